@@ -1,0 +1,1 @@
+"""ClevAgent server: heartbeat ingest, detectors, the database layer and the admin CLI."""

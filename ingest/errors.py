@@ -1,0 +1,111 @@
+"""Error bodies of the API, which are part of its contract.
+
+422: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}, without echoing the input
+(which may be large). 503: the database is down or stalled, with Retry-After. 413: the
+body is larger than MAX_BODY_BYTES.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from clevagent_server.db.database import DatabaseUnavailable
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def validation_detail(
+    errors: Iterable[Any], loc_prefix: Sequence[str | int] = ()
+) -> list[dict[str, Any]]:
+    """Reduce pydantic errors to loc/msg/type, with loc_prefix before each location."""
+    detail = []
+    for error in errors:
+        msg = error["msg"]
+        if error["type"] == "missing":
+            msg = "field required"  # the hosted product's wording, kept for compatibility
+        elif msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        detail.append({"loc": [*loc_prefix, *error["loc"]], "msg": msg, "type": error["type"]})
+    return detail
+
+
+async def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": validation_detail(error.errors())}, status_code=422)
+
+
+async def _on_database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("database unavailable during %s %s: %s", request.method, request.url.path, error)
+    seconds = DATABASE_RETRY_AFTER_SECONDS
+    return JSONResponse(
+        {"detail": f"Database unavailable. Retry after {seconds} seconds."},
+        status_code=503,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(DatabaseUnavailable, _on_database_unavailable)
+
+
+class BodySizeLimit:
+    """Answer 413 to any request whose body exceeds max_bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"Request body is larger than {self.max_bytes} bytes."}, status_code=413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,165 @@
+"""POST /api/v1/heartbeat and POST /api/v1/heartbeat/batch."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from clevagent_server.ingest.agents import AgentRef
+from clevagent_server.ingest.auth import Project, authenticate
+from clevagent_server.ingest.errors import validation_detail
+from clevagent_server.ingest.models import (
+    BatchResponse,
+    Heartbeat,
+    HeartbeatBatch,
+    HeartbeatResponse,
+)
+from clevagent_server.ingest.pricing import price_usage
+from clevagent_server.ingest.state import IngestState
+from clevagent_server.ingest.writer import HeartbeatRow, RowOutcome
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
+
+router = APIRouter(prefix="/api/v1", tags=["heartbeats"])
+
+_heartbeat_adapter = TypeAdapter(Heartbeat)
+
+
+def strict_mode_detail(agent: str) -> str:
+    return (
+        f"Agent {agent!r} is not registered and this project is in strict mode. "
+        f"Register it with `clevagent agent register PROJECT {agent}`, or turn strict mode off."
+    )
+
+
+@router.post("/heartbeat", response_model=HeartbeatResponse)
+async def post_heartbeat(
+    heartbeat: Heartbeat, request: Request, project: Annotated[Project, Depends(authenticate)]
+) -> dict[str, Any]:
+    """Store one heartbeat and return the agent's status and any active warning."""
+    state: IngestState = request.app.state.ingest
+    received_at = datetime.now(UTC)
+
+    agents = await state.agents.resolve(state, project, {heartbeat.agent: heartbeat.agent_type})
+    agent = agents.get(heartbeat.agent)
+    if agent is None:
+        raise HTTPException(403, strict_mode_detail(heartbeat.agent))
+
+    row = build_row(heartbeat, agent, project, received_at)
+    [outcome] = await state.writer.write([row])
+    return _item_response(outcome, row, project)
+
+
+@router.post("/heartbeat/batch", response_model=BatchResponse)
+async def post_heartbeat_batch(
+    batch: HeartbeatBatch, request: Request, project: Annotated[Project, Depends(authenticate)]
+) -> dict[str, Any]:
+    """Store up to 100 heartbeats; each item gets its own result, in order."""
+    state: IngestState = request.app.state.ingest
+    received_at = datetime.now(UTC)
+
+    # Validate item by item, so that one bad item is reported alone.
+    valid: dict[int, Heartbeat] = {}
+    results: dict[int, dict[str, Any]] = {}
+    for index, item in enumerate(batch.heartbeats):
+        try:
+            valid[index] = _heartbeat_adapter.validate_python(item)
+        except ValidationError as error:
+            loc_prefix = ("body", "heartbeats", index)
+            detail = validation_detail(error.errors(), loc_prefix)
+            results[index] = _error_item(index, item, 422, detail)
+
+    names = {hb.agent: hb.agent_type for hb in valid.values()}
+    agents = await state.agents.resolve(state, project, names) if names else {}
+
+    rows: list[tuple[int, HeartbeatRow]] = []
+    for index, hb in valid.items():
+        agent = agents.get(hb.agent)
+        if agent is None:
+            results[index] = _error_item(index, hb.agent, 403, strict_mode_detail(hb.agent))
+        else:
+            rows.append((index, build_row(hb, agent, project, received_at)))
+
+    if rows:
+        outcomes = await state.writer.write([row for _, row in rows])
+        for (index, row), outcome in zip(rows, outcomes, strict=True):
+            results[index] = {"index": index, "agent": valid[index].agent}
+            results[index].update(_item_response(outcome, row, project))
+
+    ordered = [results[i] for i in range(len(batch.heartbeats))]
+    return {
+        "received": len(rows),
+        "min_interval_seconds": project.min_interval_seconds,
+        "results": ordered,
+    }
+
+
+def build_row(
+    hb: Heartbeat, agent: AgentRef, project: Project, received_at: datetime
+) -> HeartbeatRow:
+    """Turn a validated heartbeat into the row stored for it, pricing its usage."""
+    message, truncated = hb.truncated_message()
+    priced = price_usage(hb.usage) if hb.usage else None
+
+    cost, cost_source = hb.cost_usd, "client" if hb.cost_usd is not None else None
+    if cost is None and priced is not None and priced.cost_usd is not None:
+        cost, cost_source = priced.cost_usd, "computed"
+
+    tokens = hb.tokens_used
+    if tokens is None and priced is not None:
+        tokens = priced.input_tokens + priced.output_tokens
+
+    return HeartbeatRow(
+        time=received_at,
+        project_id=project.id,
+        agent_id=agent.id,
+        heartbeats_table=project.heartbeats_table,
+        client_time=hb.timestamp,
+        status=hb.status,
+        message=message,
+        message_truncated=truncated,
+        tokens_used=tokens,
+        cost_usd=cost,
+        cost_source=cost_source,
+        tool_calls=hb.tool_calls,
+        iteration_count=hb.iteration_count,
+        memory_mb=hb.memory_mb,
+        input_tokens=priced.input_tokens if priced else None,
+        output_tokens=priced.output_tokens if priced else None,
+        cached_tokens=priced.cached_tokens if priced else None,
+        cache_write_tokens=priced.cache_write_tokens if priced else None,
+        reasoning_tokens=priced.reasoning_tokens if priced else None,
+        llm_calls=priced.llm_calls if priced else None,
+        unpriced_calls=priced.unpriced_calls if priced else None,
+        unknown_usage_calls=hb.unknown_usage_calls,
+        usage=[u.model_dump() for u in hb.usage] if hb.usage else None,
+        fingerprints=hb.fingerprints or None,
+        instance_id=hb.instance_id,
+        seq=hb.seq,
+        source=hb.source,
+        agent_type=hb.agent_type,
+        busy_seconds=hb.busy_seconds,
+        busy_reason=hb.busy_reason,
+        restart_type=hb.restart_type,
+        restart_target=hb.restart_target,
+    )
+
+
+def _item_response(outcome: RowOutcome, row: HeartbeatRow, project: Project) -> dict[str, Any]:
+    return {
+        "received": True,
+        "agent_id": outcome.agent_id,
+        "status": outcome.status,
+        "duplicate": outcome.duplicate,
+        "message_truncated": row.message_truncated,
+        "min_interval_seconds": project.min_interval_seconds,
+        "warning": outcome.warning,
+    }
+
+
+def _error_item(index: int, item: Any, status_code: int, detail: Any) -> dict[str, Any]:
+    agent = item if isinstance(item, str) else item.get("agent") if isinstance(item, dict) else None
+    return {
+        "index": index,
+        "agent": agent[:200] if isinstance(agent, str) else None,
+        "received": False,
+        "error": {"status_code": status_code, "detail": detail},
+    }

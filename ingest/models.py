@@ -1,0 +1,162 @@
+"""Request and response bodies of the heartbeat API.
+
+Field names and limits follow the hosted product; the extension fields (usage,
+fingerprints, instance_id, seq, busy_seconds, restart_*) are optional so that clients
+written for the hosted API keep working unchanged.
+"""
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from clevagent_server.ingest.text import clean_text, truncate
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+MAX_MESSAGE_CHARS = 2000
+MAX_BATCH_ITEMS = 100
+MAX_FINGERPRINTS = 1000
+# Counters are bounded so that a stray value cannot overflow a bigint column or a sum
+# over a year of heartbeats.
+MAX_COUNT = 10**12
+MAX_COST_USD = 1e7
+
+AGENT_NAME_RULE = (
+    "agent must be 1 to 128 characters, with no control characters and no leading or "
+    "trailing spaces"
+)
+
+
+def _check_agent_name(name: str) -> str:
+    if not name or len(name) > 128 or name != name.strip() or not name.isprintable():
+        raise ValueError(AGENT_NAME_RULE)
+    return name
+
+
+def _check_finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(clean_text)]
+AgentName = Annotated[str, BeforeValidator(clean_text), AfterValidator(_check_agent_name)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=False)]
+Identifier = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=200)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_check_finite)]
+Fingerprint = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F]+$")]
+
+
+class ModelUsage(BaseModel):
+    """Token usage of LLM calls to one model since the previous heartbeat."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    provider: Annotated[Text, Field(max_length=64)] | None = None
+    model: Identifier
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+    cached_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    reasoning_tokens: Count = 0
+    calls: Count = 1
+
+
+class Heartbeat(BaseModel):
+    """One heartbeat: liveness, counters since the previous heartbeat, and context."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    agent: AgentName
+    status: Literal["ok", "warning", "error", "shutdown"] = "ok"
+    message: Text | None = None
+    tokens_used: Count | None = None
+    cost_usd: Annotated[NonNegativeFloat, Field(le=MAX_COST_USD)] | None = None
+    tool_calls: Count | None = None
+    iteration_count: Count | None = None
+    memory_mb: Annotated[NonNegativeFloat, Field(le=1e9)] | None = None
+    agent_type: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+    timestamp: datetime | None = None
+
+    instance_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+    seq: Count | None = None
+    usage: Annotated[list[ModelUsage], Field(max_length=100)] | None = None
+    unknown_usage_calls: Count | None = None
+    fingerprints: Annotated[list[Fingerprint], Field(max_length=MAX_FINGERPRINTS)] | None = None
+    busy_seconds: Annotated[NonNegativeFloat, Field(le=7 * 86400)] | None = None
+    busy_reason: Annotated[Text, Field(max_length=200)] | None = None
+    restart_type: Literal["docker", "systemd", "launchd", "process", "k8s"] | None = None
+    restart_target: Annotated[Text, Field(min_length=1, max_length=500)] | None = None
+    source: Literal["sdk", "runner", "api"] = "api"
+
+    def truncated_message(self) -> tuple[str | None, bool]:
+        """Return the message cut to MAX_MESSAGE_CHARS, and whether it was cut."""
+        if self.message is None:
+            return None, False
+        return truncate(self.message, MAX_MESSAGE_CHARS)
+
+
+class HeartbeatBatch(BaseModel):
+    """The batch envelope. Items are validated one by one so a bad item fails alone."""
+
+    heartbeats: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
+
+
+class Warning(BaseModel):
+    type: str
+    signal: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    message: str | None = None
+
+
+class HeartbeatResponse(BaseModel):
+    received: bool
+    agent_id: int
+    status: Literal["unknown", "healthy", "degraded", "dead"]
+    duplicate: bool = False
+    message_truncated: bool = False
+    min_interval_seconds: int
+    warning: Warning | None = None
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    agent: str | None = None
+    received: bool
+    agent_id: int | None = None
+    status: str | None = None
+    duplicate: bool = False
+    message_truncated: bool = False
+    warning: Warning | None = None
+    error: dict[str, Any] | None = None
+
+
+class BatchResponse(BaseModel):
+    received: int
+    min_interval_seconds: int
+    results: list[BatchItemResult]
+
+
+class AgentStatus(BaseModel):
+    id: int
+    name: str
+    status: str
+    status_reason: str | None
+    last_heartbeat_at: datetime | None
+    agent_type: str
+    tokens_today: int
+    cost_usd_today: float
+
+
+class StatusSummary(BaseModel):
+    total: int
+    healthy: int
+    degraded: int
+    dead: int
+    unknown: int
+
+
+class StatusResponse(BaseModel):
+    project: str
+    agents: list[AgentStatus]
+    summary: StatusSummary

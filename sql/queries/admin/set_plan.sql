@@ -1,0 +1,1 @@
+UPDATE projects SET plan = %(plan)s WHERE id = %(project_id)s
