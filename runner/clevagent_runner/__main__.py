@@ -1,0 +1,3 @@
+from clevagent_runner.cli import main
+
+raise SystemExit(main())
