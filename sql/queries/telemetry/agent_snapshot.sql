@@ -22,6 +22,7 @@ SELECT a.id                                                   AS agent_id,
        p.name                                                 AS project,
        a.name                                                 AS agent,
        a.status,
+       extract(epoch FROM a.created_at)::float8               AS created_at,
        extract(epoch FROM a.last_heartbeat_at)::float8        AS last_heartbeat_at,
        extract(epoch FROM now() - a.last_heartbeat_at)::float8 AS heartbeat_age_seconds,
        CASE WHEN a.status IN ('healthy', 'degraded')

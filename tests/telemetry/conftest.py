@@ -1,0 +1,204 @@
+"""Fixtures for the telemetry tests: a server with a short export interval, a real
+Prometheus (Debian's package) and an OTLP/HTTP receiver, all on loopback."""
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+
+# Seconds between two runs of the server's telemetry thread in these tests.
+EXPORT_INTERVAL_SECONDS = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def telemetry_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The shared `server` fixture, with the telemetry thread running every
+    EXPORT_INTERVAL_SECONDS."""
+    monkeypatch.setenv("CLEVAGENT_TELEMETRY_INTERVAL_SECONDS", str(EXPORT_INTERVAL_SECONDS))
+    # The exporter talks to loopback receivers; a proxy from the environment must not
+    # intercept that.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return request.getfixturevalue("server")
+
+
+# --- Prometheus ---------------------------------------------------------------------
+
+
+@dataclass
+class Prometheus:
+    """A Prometheus server scraping one target every second, with its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def scalar(self, promql: str) -> float | None:
+        """Return the single sample value of an instant query, or None when it is empty."""
+        result = self.query(promql)
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: clevagent
+    metrics_path: /metrics
+    static_configs:
+      - targets: ["{target}"]
+"""
+
+
+@pytest.fixture
+def start_prometheus() -> Iterator[Callable[[str], Prometheus]]:
+    """Start Prometheus scraping host:port; stopped by pid at the end of the test."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is not installed: apt-get install -y prometheus")
+    started: list[tuple[Prometheus, Path]] = []
+
+    def start(target: str) -> Prometheus:
+        workdir = Path(tempfile.mkdtemp(prefix="clevagent-prometheus-"))
+        (workdir / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(target=target))
+        port = free_port()
+        log_path = workdir / "prometheus.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [binary, f"--config.file={workdir / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        prometheus = Prometheus(f"http://127.0.0.1:{port}", process, log_path)
+        started.append((prometheus, workdir))
+        _wait_ready(prometheus)
+        return prometheus
+
+    yield start
+    for prometheus, workdir in started:
+        prometheus.process.terminate()
+        try:
+            prometheus.process.wait(10)
+        except subprocess.TimeoutExpired:
+            prometheus.process.kill()
+            prometheus.process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_ready(prometheus: Prometheus, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if prometheus.process.poll() is not None:
+            pytest.fail(f"prometheus exited early:\n{prometheus.log()}")
+        try:
+            if httpx.get(f"{prometheus.url}/-/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"prometheus was not ready in {timeout} s:\n{prometheus.log()}")
+
+
+# --- OTLP/HTTP receiver -------------------------------------------------------------
+
+
+@dataclass
+class ReceivedExport:
+    at: float
+    path: str
+    content_type: str
+    request: ExportMetricsServiceRequest
+
+
+@dataclass
+class OtlpReceiver:
+    """Decodes every POST as an ExportMetricsServiceRequest and keeps it.
+
+    fail_next answers that many requests with 503 first, as an overloaded collector does.
+    """
+
+    port: int = 0
+    exports: list[ReceivedExport] = field(default_factory=list)
+    failed_attempts: int = 0
+    fail_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def handle(self, path: str, content_type: str, body: bytes) -> int:
+        with self.lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                self.failed_attempts += 1
+                return 503
+            request = ExportMetricsServiceRequest()
+            request.ParseFromString(body)
+            self.exports.append(ReceivedExport(time.monotonic(), path, content_type, request))
+            return 200
+
+    def received(self) -> list[ReceivedExport]:
+        with self.lock:
+            return list(self.exports)
+
+
+def _handler_for(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = receiver.handle(self.path, self.headers.get("Content-Type", ""), body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(receiver))
+    receiver.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, name="otlp-receiver", daemon=True)
+    thread.start()
+    yield receiver
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
