@@ -14,6 +14,7 @@ ENDPOINT_VARIABLE = "CLEVAGENT_ENDPOINT"
 ACTIONS = ("alert_only", "stop")
 STATUSES = ("ok", "warning", "error", "shutdown")
 MAX_AGENT_NAME = 128
+MAX_AGENT_TYPE = 64
 MIN_INTERVAL = 1.0
 
 Action = str | Callable[..., Any]
@@ -60,7 +61,7 @@ def build_config(
         endpoint=resolve_endpoint(endpoint),
         on_loop=_check_action("on_loop", on_loop),
         on_cost_exceeded=_check_action("on_cost_exceeded", on_cost_exceeded),
-        agent_type=_check_optional_text("agent_type", agent_type),
+        agent_type=_check_optional_text("agent_type", agent_type, MAX_AGENT_TYPE),
         debug=_check_bool("debug", debug),
         shutdown_timeout=_check_seconds("shutdown_timeout", shutdown_timeout, 0.0),
     )
@@ -92,10 +93,16 @@ def _check_api_key(value: object) -> str:
 
 
 def _check_agent(value: object) -> str:
+    # The server's rule: a name it would reject would make every heartbeat fail.
     if not isinstance(value, str) or not value.strip():
         raise ValueError("agent must be a non-empty string naming the agent")
     if len(value) > MAX_AGENT_NAME:
         raise ValueError(f"agent must be at most {MAX_AGENT_NAME} characters, got {len(value)}")
+    if value != value.strip() or not value.isprintable():
+        raise ValueError(
+            f"agent must have no control characters and no leading or trailing spaces, "
+            f"got {value!r}"
+        )
     return value
 
 
@@ -121,9 +128,10 @@ def _check_action(name: str, value: object) -> Action:
     return str(value)
 
 
-def _check_optional_text(name: str, value: object) -> str | None:
+def _check_optional_text(name: str, value: object, maximum: int) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string or None, got {value!r}")
+    if not isinstance(value, str) or not 1 <= len(value) <= maximum:
+        raise ValueError(f"{name} must be None or a string of 1 to {maximum} characters, "
+                         f"got {value!r}")
     return value

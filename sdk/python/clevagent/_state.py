@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_FINGERPRINTS = 1000
+# Server limits on a heartbeat's fields; a longer value would get the whole heartbeat rejected.
+MAX_BUSY_SECONDS = 7 * 86400
+MAX_BUSY_REASON = 200
+MAX_MODEL_NAME = 200
+MAX_PROVIDER_NAME = 64
 MAX_USAGE_MODELS = 100
 # Captured calls wait here until the worker's next attempt; far more than any agent makes
 # in one interval, but a bound all the same.
@@ -136,7 +141,7 @@ class State:
     def add_usage(self, provider: str, model: str, row: tuple[int, ...]) -> None:
         """Add one call's usage, in USAGE_FIELDS order; the caller holds the lock."""
         usage = self.current.usage
-        key = (provider, model)
+        key = (provider[:MAX_PROVIDER_NAME], model[:MAX_MODEL_NAME] or "unknown")
         if key not in usage and len(usage) >= MAX_USAGE_MODELS:
             # Bounded whatever the agent does: further models share one row, which the
             # server prices as an unknown model rather than losing the tokens.
@@ -197,9 +202,11 @@ class State:
 
             # Always sent, so that leaving busy() reaches the server as 0, which clears it.
             deadline = max((busy.deadline for busy in self.busy.values()), default=now)
-            fields["busy_seconds"] = round(max(0.0, deadline - now), 3)
+            fields["busy_seconds"] = round(min(max(0.0, deadline - now), MAX_BUSY_SECONDS), 3)
             if fields["busy_seconds"] > 0:
-                fields["busy_reason"] = max(self.busy.values(), key=_deadline).reason
+                reason = max(self.busy.values(), key=_deadline).reason[:MAX_BUSY_REASON]
+                if reason:
+                    fields["busy_reason"] = reason
             return fields
 
 

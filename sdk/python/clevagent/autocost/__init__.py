@@ -47,7 +47,7 @@ def enable(current: Callable[[], Client | None]) -> None:
 def emit(provider: str, model: str, row: tuple[int, ...] | None) -> None:
     """Queue one call's usage (None: it never arrived) for the current client; lock-free."""
     client = _current()
-    if client is not None:
+    if client is not None and client.config.auto_cost:
         client.state.inbox.append((provider, model, row))
 
 

@@ -76,6 +76,8 @@ def patch_library(provider: str, emit: Emit) -> bool:
         _wrap(stream_class, "__init__", _stream_init_wrapper(provider, emit))
     _wrap(streaming.Stream, "__stream__", _sync_stream_wrapper)
     _wrap(streaming.AsyncStream, "__stream__", _async_stream_wrapper)
+    _wrap(streaming.Stream, "close", _sync_close_wrapper)
+    _wrap(streaming.AsyncStream, "close", _async_close_wrapper)
     return True
 
 
@@ -214,3 +216,33 @@ def _async_stream_wrapper(original: Any) -> Any:
                 call.finish()
 
     return __stream__
+
+
+def _finish_stream(stream: Any) -> None:
+    try:
+        call = _stream_calls.get(stream.response)
+        if call is not None:
+            call.finish()
+    except Exception:
+        logger.debug("finishing a stream call failed", exc_info=True)
+
+
+def _sync_close_wrapper(original: Any) -> Any:
+    # A stream closed before its end is a finished call: its usage will never arrive.
+    def close(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            _finish_stream(self)
+
+    return close
+
+
+def _async_close_wrapper(original: Any) -> Any:
+    async def close(self: Any) -> None:
+        try:
+            await original(self)
+        finally:
+            _finish_stream(self)
+
+    return close
