@@ -1,0 +1,1 @@
+UPDATE detector_state SET maintained_at = %(now)s
