@@ -50,6 +50,17 @@ def closed_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+@pytest.fixture
+def fast_server(server: Any) -> Any:
+    """The `server` fixture with a plan minimum of 1 s, so heartbeats come every second.
+
+    Changed before the first request, because the server caches a key's plan.
+    """
+    with psycopg.connect(server.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE plans SET min_interval_seconds = 1")
+    return server
+
+
 def captured() -> dict[str, Any]:
     """Return the counter fields the next heartbeat would carry, without sending it."""
     client = clevagent._client
