@@ -230,24 +230,8 @@ def _insert_commands(conn: psycopg.Connection, seed: Seed) -> None:
         )
 
 
-# The detectors' cycle log, as the shared vocabulary defines it. NOTE: created here only
-# while the detectors' migration is not in the tree; the migration's table wins when it is.
-DETECTOR_RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS detector_runs (
-    id               bigserial PRIMARY KEY,
-    started_at       timestamptz NOT NULL,
-    finished_at      timestamptz,
-    duration_seconds double precision,
-    agents_checked   integer,
-    events_written   integer,
-    error            text
-)
-"""
-
-
 def _insert_detector_runs(conn: psycopg.Connection, seed: Seed) -> None:
     """A clean run 10 minutes ago, then a failed one a minute ago: stalled for 10 minutes."""
-    conn.execute(DETECTOR_RUNS_DDL)
     for minutes_ago, error in ((10, None), (1, "connection reset")):
         started = seed.now - timedelta(minutes=minutes_ago, seconds=2)
         conn.execute(
