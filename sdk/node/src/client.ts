@@ -1,28 +1,27 @@
-import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { PendingDelta, type HeartbeatContext, type HeartbeatPayload } from "./delta.js";
 import { promptFingerprint, toolCallFingerprint } from "./fingerprint.js";
-import type { ClientConfig, PingValues } from "./options.js";
-import { backoffDelayMs, parseRetryAfter } from "./retry.js";
-import { postJson, type PostOptions, type PostOutcome } from "./transport.js";
-import { processEnvironment, runWarningAction, WarningEpisodes, type ActionEnvironment } from "./warnings.js";
+import { truncateCodePoints, type ClientConfig, type PingValues } from "./options.js";
+import { backoffDelayMs } from "./retry.js";
+import { AgentState, type Batch } from "./state.js";
+import { classifyOutcome, postJson, type Classified, type PostOptions, type PostOutcome } from "./transport.js";
+import { WarningActions } from "./warnings.js";
 
 /** How long one background heartbeat request may take before it counts as failed. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 
-/** The shortest time between two requests, so an agent that pings in a tight loop sends at most one heartbeat a second. */
-export const MIN_SEND_GAP_MS = 1000;
-
 /** How long shutdown() waits for the final heartbeat by default. */
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 2000;
+
+/** The shortest wait before a retry, even when Retry-After says 0, so a broken server cannot cause a busy loop. */
+export const MIN_RETRY_DELAY_MS = 1000;
+
+/** Each interval is stretched or shortened by up to this fraction, so agents started together drift apart. */
+const INTERVAL_JITTER = 0.1;
 
 // setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days).
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
-/** Statuses whose heartbeat is dropped instead of retried: the server will reject the same body again. */
-const REJECTED_PAYLOAD_STATUSES = new Set([400, 413, 422]);
-
-type ClientState = "running" | "shutting_down" | "closed" | "rejected";
+const STOP_MESSAGE = "stopped by the clevagent SDK after a server warning";
 
 /** Clocks, randomness and process effects of a Client, replaceable in tests. */
 export interface ClientDependencies {
@@ -32,7 +31,8 @@ export interface ClientDependencies {
   wallClock(): number;
   random(): number;
   memoryMb(): number;
-  environment: ActionEnvironment;
+  writeStderr(line: string): void;
+  exit(code: number): void;
   post(url: string, apiKey: string, body: unknown, options: PostOptions): Promise<PostOutcome>;
 }
 
@@ -40,8 +40,13 @@ export const defaultDependencies: ClientDependencies = {
   now: () => performance.now(),
   wallClock: () => Date.now(),
   random: Math.random,
-  memoryMb: () => Math.round((process.memoryUsage.rss() / (1024 * 1024)) * 10) / 10,
-  environment: processEnvironment,
+  memoryMb: () => Math.round((process.memoryUsage.rss() / 1048576) * 10) / 10,
+  writeStderr: (line) => {
+    process.stderr.write(line);
+  },
+  exit: (code) => {
+    process.exit(code);
+  },
   post: postJson,
 };
 
@@ -51,152 +56,138 @@ export interface ClientStats {
   acknowledged: number;
   duplicates: number;
   failedAttempts: number;
-  droppedHeartbeats: number;
   internalErrors: number;
 }
 
-interface BusyCall {
-  reason: string;
-  deadlineMs: number;
-}
-
 /**
- * One SDK instance: records what the agent reports and delivers it as heartbeats from a
+ * One initialised SDK: records what the agent reports and sends it as heartbeats from a
  * timer that never keeps the process alive by itself.
  *
- * Delivery is in order, one request at a time. A heartbeat gets its sequence number
- * when it is built and keeps it through every retry, and its counters leave memory only
- * once the server acknowledged it. A retry of a heartbeat that the server stored before
- * the response was lost is answered with "duplicate": true and counted once.
+ * Requests go out one at a time, in sequence order. The public functions only change
+ * AgentState and return at once; a slow or absent server never slows the agent down.
  */
 export class Client {
   readonly config: ClientConfig;
-  readonly instanceId = randomUUID().replaceAll("-", "");
-  readonly stats: ClientStats = { sent: 0, acknowledged: 0, duplicates: 0, failedAttempts: 0, droppedHeartbeats: 0, internalErrors: 0 };
+  readonly state = new AgentState();
+  readonly stats: ClientStats = { sent: 0, acknowledged: 0, duplicates: 0, failedAttempts: 0, internalErrors: 0 };
 
   private readonly deps: ClientDependencies;
   private readonly heartbeatUrl: string;
-  private readonly pending = new PendingDelta();
-  private readonly episodes = new WarningEpisodes();
-  private readonly busyCalls = new Map<number, BusyCall>();
+  private readonly actions: WarningActions;
+  private readonly reported = new Set<string>();
 
-  private state: ClientState = "running";
-  private outstanding: HeartbeatPayload | null = null;
-  private inFlight: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private nextSeq = 1;
-  private nextBusyId = 1;
-  private busyClearDue = false;
+  private intervalMs: number;
   private failures = 0;
-  /** No request before this time: a Retry-After or backoff wait after a failure. */
-  private retryAtMs = 0;
-  /** No background request before this time: MIN_SEND_GAP_MS after the previous one. */
-  private gapUntilMs = 0;
-  private dueAtMs = 0;
-  private urgent = true;
-  private serverMinIntervalMs = 0;
-  private shutdownPromise: Promise<void> | null = null;
+  private nextSendMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private sending: Promise<void> | null = null;
+  private disabled = false;
+  private stopping = false;
+  private finalMessage: string | undefined;
+  private shutdownPromise: Promise<boolean> | null = null;
 
   constructor(config: ClientConfig, deps: ClientDependencies = defaultDependencies) {
     this.config = config;
     this.deps = deps;
+    this.intervalMs = config.intervalMs;
     this.heartbeatUrl = `${config.endpoint}/api/v1/heartbeat`;
+    this.actions = new WarningActions(config.agent, config, {
+      writeStderr: (line) => deps.writeStderr(line),
+      stopProcess: () => this.stopProcess(),
+      reportError: (context, error) => this.reportInternalError(context, error),
+    });
   }
 
-  /** Schedules the first heartbeat right away; later ones follow the interval. */
+  /** Sends the first heartbeat at once; later ones follow the interval. */
   start(): void {
+    this.nextSendMs = this.deps.now();
     this.schedule();
   }
 
-  /** Whether the client still records and sends (false after shutdown or a rejected key). */
+  /** Whether the client still records and sends (false after shutdown() or a rejected key). */
   get accepting(): boolean {
-    return this.state === "running";
-  }
-
-  /** The sequence number of the next heartbeat to be built. */
-  get sequence(): number {
-    return this.nextSeq;
+    return !this.stopping && !this.disabled;
   }
 
   ping(values: PingValues): void {
-    if (!this.accepting) {
-      return;
-    }
-    this.pending.addTokens(values.tokensUsed);
-    this.pending.addCost(values.costUsd);
-    this.pending.addToolCalls(values.toolCalls);
-    if (values.status !== undefined) this.pending.status = values.status;
-    if (values.message !== undefined) this.pending.message = values.message;
-    if (values.iterationCount !== undefined) this.pending.iterationCount = values.iterationCount;
-    if (values.memoryMb !== undefined) this.pending.memoryMb = values.memoryMb;
-    this.requestSend();
+    const state = this.state;
+    const counters = state.current;
+    state.status = values.status ?? "ok";
+    state.pingCount += 1;
+    if (values.message !== undefined) counters.message = values.message;
+    if (values.tokensUsed !== undefined) counters.tokens += values.tokensUsed;
+    if (values.costUsd !== undefined) this.addCost(values.costUsd);
+    if (values.toolCalls !== undefined) counters.toolCalls += values.toolCalls;
+    if (values.iterationCount !== undefined) state.iteration = values.iterationCount;
+    if (values.memoryMb !== undefined) state.memoryMb = values.memoryMb;
   }
 
   recordCost(tokens: number, costUsd: number): void {
-    this.pending.addTokens(tokens);
-    this.pending.addCost(costUsd);
+    this.state.current.tokens += tokens;
+    this.addCost(costUsd);
+  }
+
+  private addCost(costUsd: number): void {
+    this.state.current.costUsd += costUsd;
+    this.state.current.costLogged = true;
   }
 
   recordPrompt(prompt: string): void {
-    this.pending.addFingerprint(promptFingerprint(prompt));
+    this.state.addFingerprint(promptFingerprint(prompt), false);
   }
 
   recordToolCall(name: string, args: unknown): void {
-    this.pending.addToolCalls(1);
-    this.pending.addFingerprint(toolCallFingerprint(name, args));
+    this.state.addFingerprint(toolCallFingerprint(name, args), true);
   }
 
-  /** Sets the iteration number, or adds one to it when `count` is undefined. */
-  recordIteration(count: number | undefined): void {
-    this.pending.iterationCount = count ?? (this.pending.iterationCount ?? 0) + 1;
+  /** Sets the iteration number, or advances it by one when `iteration` is undefined. */
+  recordIteration(iteration: number | undefined): void {
+    const state = this.state;
+    state.iteration = iteration ?? (state.iteration ?? state.pingCount) + 1;
   }
 
-  /** Declares a long call until `seconds` from now and sends that at once. Returns the id for endBusy(). */
+  /** Declares a long call and tells the server at once. Returns the id for endBusy(). */
   beginBusy(reason: string, seconds: number): number {
-    const id = this.nextBusyId++;
-    this.busyCalls.set(id, { reason, deadlineMs: this.deps.now() + seconds * 1000 });
-    this.requestSend();
+    const id = this.state.beginBusy(reason, seconds, this.deps.now());
+    // The server should learn about the long call before it would start to wonder.
+    this.wake();
     return id;
   }
 
-  /** Ends a busy call; when it was the last one, the next heartbeat clears the declaration (busy_seconds 0). */
   endBusy(id: number): void {
-    if (this.busyCalls.delete(id) && this.busyCalls.size === 0) {
-      this.busyClearDue = true;
-      this.requestSend();
-    }
+    this.state.endBusy(id);
   }
 
   /**
-   * Stops the timer and sends what is left with status "shutdown", waiting at most
-   * `timeoutMs`. Resolves (never rejects) when the server acknowledged everything or the
-   * time is up. Later calls return the same promise.
+   * Stops the timer, then sends the unacknowledged batch and a final heartbeat with
+   * status "shutdown", within `timeoutMs` in all. Resolves true when the server
+   * acknowledged the final heartbeat; never rejects. Later calls return the same promise.
    */
-  shutdown(timeoutMs: number = DEFAULT_SHUTDOWN_TIMEOUT_MS): Promise<void> {
+  shutdown(timeoutMs: number = DEFAULT_SHUTDOWN_TIMEOUT_MS): Promise<boolean> {
     if (this.shutdownPromise === null) {
-      this.shutdownPromise = this.runShutdown(timeoutMs).catch((error: unknown) => this.reportInternalError("shutdown", error));
+      this.shutdownPromise = this.runShutdown(timeoutMs).catch((error: unknown) => {
+        this.reportInternalError("shutdown", error);
+        return false;
+      });
     }
     return this.shutdownPromise;
   }
 
-  private requestSend(): void {
-    this.urgent = true;
-    this.schedule();
+  /** Sends the next heartbeat now instead of at the end of the interval, unless a retry wait holds. */
+  private wake(): void {
+    if (this.failures === 0) {
+      this.nextSendMs = this.deps.now();
+      this.schedule();
+    }
   }
 
   private schedule(): void {
-    if (this.state !== "running" || this.inFlight !== null) {
+    this.clearTimer();
+    if (this.stopping || this.disabled || this.sending !== null) {
       return;
     }
-    const now = this.deps.now();
-    const wantsNow = this.urgent || this.outstanding !== null;
-    const startAt = Math.max(this.retryAtMs, this.gapUntilMs, wantsNow ? now : this.dueAtMs);
-    this.setTimer(startAt - now);
-  }
-
-  private setTimer(delayMs: number): void {
-    this.clearTimer();
-    this.timer = setTimeout(() => this.guard("timer", () => this.sendNext()), Math.min(Math.max(delayMs, 0), MAX_TIMER_DELAY_MS));
+    const delay = Math.min(Math.max(this.nextSendMs - this.deps.now(), 0), MAX_TIMER_DELAY_MS);
+    this.timer = setTimeout(() => this.guard("timer", () => this.sendDue()), delay);
     this.timer.unref();
   }
 
@@ -207,204 +198,157 @@ export class Client {
     }
   }
 
-  private sendNext(): void {
+  private sendDue(): void {
     this.timer = null;
-    if (this.state !== "running" || this.inFlight !== null) {
+    if (this.stopping || this.disabled || this.sending !== null) {
       return;
     }
-    const payload = this.currentPayload();
+    const retrying = this.failures > 0;
+    const batch = this.state.takeBatch();
     const options = { timeoutMs: REQUEST_TIMEOUT_MS, keepProcessAlive: false };
-    this.inFlight = this.deliver(payload, options).finally(() => {
-      this.inFlight = null;
-      this.guard("schedule", () => this.schedule());
-    });
+
+    this.sending = this.post(batch, undefined, options)
+      .then((outcome) => this.guard("response", () => this.handle(batch, outcome, retrying)))
+      .finally(() => {
+        this.sending = null;
+        this.guard("schedule", () => this.schedule());
+      });
   }
 
-  /** Returns the heartbeat that was built but not acknowledged yet, or builds the next one. */
-  private currentPayload(): HeartbeatPayload {
-    if (this.outstanding === null) {
-      this.outstanding = this.pending.takePayload(this.heartbeatContext());
-      this.nextSeq += 1;
-      this.urgent = false;
-    }
-    return this.outstanding;
-  }
-
-  private heartbeatContext(): HeartbeatContext {
-    return {
-      agent: this.config.agent,
-      agentType: this.config.agentType,
-      instanceId: this.instanceId,
-      seq: this.nextSeq,
-      nowMs: this.deps.wallClock(),
-      memoryMb: this.deps.memoryMb(),
-      busy: this.takeBusyDeclaration(),
-    };
-  }
-
-  /** Returns the longest running busy declaration, a clearing one (0 s) once the last call ended, or null. */
-  private takeBusyDeclaration(): { seconds: number; reason: string } | null {
+  private handle(batch: Batch, outcome: Classified, retrying: boolean): void {
     const now = this.deps.now();
-    let longest: BusyCall | null = null;
-    for (const call of this.busyCalls.values()) {
-      if (call.deadlineMs > now && (longest === null || call.deadlineMs > longest.deadlineMs)) {
-        longest = call;
+    switch (outcome.kind) {
+      case "ok":
+        this.handleOk(batch, outcome.body);
+        this.nextSendMs = now + this.jittered(this.intervalMs);
+        // After an outage, send what piled up at once instead of one interval later.
+        if (retrying && this.state.hasPendingCounters()) {
+          this.nextSendMs = now;
+        }
+        return;
+      case "retry": {
+        this.failures += 1;
+        this.stats.failedAttempts += 1;
+        const delay = Math.max(outcome.retryAfterMs ?? backoffDelayMs(this.failures, this.intervalMs, this.deps.random), MIN_RETRY_DELAY_MS);
+        this.nextSendMs = now + delay;
+        this.debug(`heartbeat seq ${batch.seq} failed (${outcome.error}), retrying in ${(delay / 1000).toFixed(1)} s`);
+        return;
       }
-    }
-
-    if (longest !== null) {
-      return { seconds: Math.round(longest.deadlineMs - now) / 1000, reason: longest.reason };
-    }
-    if (this.busyClearDue) {
-      this.busyClearDue = false;
-      return { seconds: 0, reason: "" };
-    }
-    return null;
-  }
-
-  private async deliver(payload: HeartbeatPayload, options: PostOptions): Promise<void> {
-    this.stats.sent += 1;
-    const outcome = await this.deps.post(this.heartbeatUrl, this.config.apiKey, payload, options);
-    this.guard("response", () => this.handleOutcome(payload, outcome));
-  }
-
-  private handleOutcome(payload: HeartbeatPayload, outcome: PostOutcome): void {
-    const now = this.deps.now();
-    if (outcome.kind === "error") {
-      this.retryLater(now, undefined, outcome.error.message);
-      return;
-    }
-
-    const { status } = outcome;
-    if (status >= 200 && status < 300) {
-      this.acknowledge(payload, outcome.body, now);
-    } else if (status === 401 || status === 403) {
-      this.rejectKey(status, outcome.body);
-    } else if (REJECTED_PAYLOAD_STATUSES.has(status)) {
-      this.dropPayload(payload, status, outcome.body, now);
-    } else {
-      // 429 and 503 carry Retry-After; 5xx, 404 (a wrong endpoint) and the rest back off.
-      this.retryLater(now, outcome.retryAfter, `HTTP ${status} ${detailOf(outcome.body)}`);
+      case "unauthorized":
+        this.disabled = true;
+        this.reportOnce("unauthorized", `the server rejected the API key of agent ${JSON.stringify(this.config.agent)} (${outcome.error}); heartbeats stop until init() is called with a valid key`);
+        return;
+      case "rejected":
+        this.state.dropBatch(batch.seq, `http_${outcome.status}`);
+        this.failures = 0;
+        this.nextSendMs = now + this.jittered(this.intervalMs);
+        this.reportOnce(`http_${outcome.status}`, `the server rejected a heartbeat of agent ${JSON.stringify(this.config.agent)}: ${outcome.error}`);
+        return;
     }
   }
 
-  private acknowledge(payload: HeartbeatPayload, body: unknown, now: number): void {
-    const fields = body !== null && typeof body === "object" ? (body as Record<string, unknown>) : {};
-    const minInterval = fields["min_interval_seconds"];
-    if (typeof minInterval === "number" && Number.isFinite(minInterval) && minInterval >= 0) {
-      this.serverMinIntervalMs = minInterval * 1000;
-    }
-
-    this.finishPayload(payload, now);
+  private handleOk(batch: Batch, body: Record<string, unknown>): void {
+    this.state.acknowledge(batch.seq);
     this.failures = 0;
     this.stats.acknowledged += 1;
-    if (fields["duplicate"] === true) {
+    if (body["duplicate"] === true) {
       this.stats.duplicates += 1;
     }
 
-    const warning = this.episodes.observe(fields["warning"]);
-    if (warning !== null && this.state === "running") {
-      runWarningAction(warning, this.config.agent, this.config, this.actionEnvironment());
+    const minimum = body["min_interval_seconds"];
+    if (typeof minimum === "number" && Number.isFinite(minimum) && minimum >= 0) {
+      this.intervalMs = Math.max(this.config.intervalMs, minimum * 1000);
+    }
+    if (!this.stopping) {
+      this.actions.observe(body["warning"]);
     }
   }
 
-  private dropPayload(payload: HeartbeatPayload, status: number, body: unknown, now: number): void {
-    this.finishPayload(payload, now);
-    this.stats.droppedHeartbeats += 1;
-    this.debug(`the server rejected heartbeat seq ${payload.seq} with HTTP ${status} ${detailOf(body)}; it is dropped`);
+  /** Sends one batch with the current gauges; `status` overrides the agent's status (final heartbeat). */
+  private async post(batch: Batch, status: "shutdown" | undefined, options: PostOptions): Promise<Classified> {
+    this.stats.sent += 1;
+    const outcome = await this.deps.post(this.heartbeatUrl, this.config.apiKey, this.payload(batch, status), options);
+    return classifyOutcome(outcome, this.deps.wallClock());
   }
 
-  private finishPayload(payload: HeartbeatPayload, now: number): void {
-    if (this.outstanding === payload) {
-      this.outstanding = null;
+  private payload(batch: Batch, status: "shutdown" | undefined): Record<string, unknown> {
+    const payload: Record<string, unknown> = {
+      agent: this.config.agent,
+      source: "sdk",
+      instance_id: this.state.instanceId,
+      seq: batch.seq,
+      timestamp: new Date(this.deps.wallClock()).toISOString(),
+      ...this.state.gauges(this.deps.now()),
+      ...batch.counters.toFields(),
+    };
+    if (this.config.agentType !== undefined) {
+      payload["agent_type"] = this.config.agentType;
     }
-    this.retryAtMs = 0;
-    this.gapUntilMs = now + MIN_SEND_GAP_MS;
-    this.dueAtMs = now + Math.max(this.config.intervalMs, this.serverMinIntervalMs);
-  }
-
-  private retryLater(now: number, retryAfter: string | undefined, reason: string): void {
-    this.failures += 1;
-    this.stats.failedAttempts += 1;
-    const delay = parseRetryAfter(retryAfter, this.deps.wallClock()) ?? backoffDelayMs(this.failures, this.deps.random);
-    this.retryAtMs = now + Math.max(delay, MIN_SEND_GAP_MS);
-    this.debug(`heartbeat failed (${reason}); retry ${this.failures} in ${Math.round(this.retryAtMs - now)} ms`);
-  }
-
-  /** Stops all sending after a 401 or 403, and says so once on stderr: retrying cannot succeed. */
-  private rejectKey(status: number, body: unknown): void {
-    this.state = "rejected";
-    this.clearTimer();
-    const hint = status === 401 ? " Check apiKey or CLEVAGENT_API_KEY." : "";
-    this.deps.environment.writeStderr(
-      `clevagent: the server rejected the heartbeats of agent ${JSON.stringify(this.config.agent)} with HTTP ${status} ` +
-        `(${detailOf(body)}); no more heartbeats are sent from this process.${hint}\n`,
-    );
-  }
-
-  private async runShutdown(timeoutMs: number): Promise<void> {
-    this.clearTimer();
-    if (this.state !== "running") {
-      return;
+    if (payload["memory_mb"] === undefined) {
+      payload["memory_mb"] = this.deps.memoryMb();
     }
-    this.state = "shutting_down";
+    if (status !== undefined) {
+      payload["status"] = status;
+      if (this.finalMessage !== undefined) {
+        payload["message"] = this.finalMessage;
+      }
+    }
+    return payload;
+  }
 
-    // The background request leaves the process free to exit; this timer holds it open
-    // until the final heartbeat is delivered or the time is up.
+  private async runShutdown(timeoutMs: number): Promise<boolean> {
     const deadline = this.deps.now() + timeoutMs;
-    const keepAlive = setTimeout(() => {}, timeoutMs);
-    try {
-      await this.sendFinalHeartbeats(deadline);
-    } finally {
-      clearTimeout(keepAlive);
-      if (this.state === "shutting_down") {
-        this.state = "closed";
-      }
-    }
-  }
-
-  private async sendFinalHeartbeats(deadline: number): Promise<void> {
-    if (this.inFlight !== null) {
-      const settled = await settlesWithin(this.inFlight, deadline - this.deps.now());
-      if (!settled) {
-        return;
-      }
-    }
-
-    // The minimum gap between requests does not apply here, but a Retry-After or backoff
-    // wait does: the server asked for it, and ignoring it would only fail again.
-    let finalBuilt = false;
-    while (this.state === "shutting_down") {
-      if (this.outstanding === null) {
-        if (finalBuilt) {
-          return;
-        }
-        this.pending.status = "shutdown";
-        finalBuilt = true;
-      }
-      if (!(await this.waitForRetry(deadline))) {
-        return;
-      }
-
-      const remaining = deadline - this.deps.now();
-      await this.deliver(this.currentPayload(), { timeoutMs: remaining, keepProcessAlive: true });
-    }
-  }
-
-  /** Waits until a retry is allowed; returns false when that is at or past the deadline. */
-  private async waitForRetry(deadline: number): Promise<boolean> {
-    if (this.retryAtMs >= deadline || this.deps.now() >= deadline) {
+    this.stopping = true;
+    this.clearTimer();
+    if (this.disabled) {
       return false;
     }
-    const wait = this.retryAtMs - this.deps.now();
-    if (wait > 0) {
-      await new Promise((resolve) => setTimeout(resolve, wait).unref());
+
+    // Background requests leave the process free to exit; this timer holds it open until
+    // the final heartbeat is delivered or the time is up.
+    const keepAlive = setTimeout(() => {}, Math.max(timeoutMs, 0));
+    try {
+      if (this.sending !== null && !(await settlesWithin(this.sending, deadline - this.deps.now()))) {
+        return false;
+      }
+      return await this.sendFinal(deadline);
+    } finally {
+      clearTimeout(keepAlive);
     }
-    return true;
   }
 
-  private actionEnvironment(): ActionEnvironment {
-    return { ...this.deps.environment, reportError: (context, error) => this.reportInternalError(context, error) };
+  /** Sends the unacknowledged batch, then a heartbeat with status "shutdown", by the deadline. */
+  private async sendFinal(deadline: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 2 && !this.disabled; attempt++) {
+      const final = this.state.inFlight === null;
+      const batch = this.state.takeBatch();
+      const timeoutMs = deadline - this.deps.now();
+      if (timeoutMs <= 0) {
+        return false;
+      }
+
+      const outcome = await this.post(batch, final ? "shutdown" : undefined, { timeoutMs, keepProcessAlive: true });
+      if (outcome.kind !== "ok") {
+        this.debug(`final heartbeat seq ${batch.seq} failed: ${outcome.error}`);
+        return false;
+      }
+      this.state.acknowledge(batch.seq);
+      this.stats.acknowledged += 1;
+      if (final) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Ends the process with status 1 after a best-effort final heartbeat (the "stop" action). */
+  private stopProcess(): void {
+    this.finalMessage = STOP_MESSAGE;
+    void this.shutdown().finally(() => this.deps.exit(1));
+  }
+
+  private jittered(ms: number): number {
+    return ms * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * this.deps.random());
   }
 
   /** Runs one step of the SDK's own work; an exception is counted and never reaches the agent. */
@@ -421,36 +365,30 @@ export class Client {
     this.debug(`error in ${context}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
 
+  /** Writes a problem the agent's author must fix to stderr, once per kind and client. */
+  private reportOnce(key: string, message: string): void {
+    if (!this.reported.has(key)) {
+      this.reported.add(key);
+      this.deps.writeStderr(`clevagent: ${truncateCodePoints(message, 1000)}\n`);
+    }
+  }
+
   private debug(message: string): void {
     if (this.config.debug) {
-      this.deps.environment.writeStderr(`clevagent: debug: ${message}\n`);
+      this.deps.writeStderr(`clevagent: debug: ${message}\n`);
     }
   }
 }
 
 /** Resolves true when the promise settles within `ms`, false otherwise. */
-function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), Math.max(ms, 0));
     timer.unref();
-    promise.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
+    const settle = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    promise.then(settle, settle);
   });
-}
-
-/** Returns the `detail` of an error body as text for a message. */
-function detailOf(body: unknown): string {
-  if (body !== null && typeof body === "object" && "detail" in body) {
-    const detail = (body as { detail: unknown }).detail;
-    return typeof detail === "string" ? detail : JSON.stringify(detail);
-  }
-  return "no detail";
 }

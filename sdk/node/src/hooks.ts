@@ -4,23 +4,25 @@ const SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
  * Sends the final heartbeat when the process ends: on SIGTERM and SIGINT, and when the
  * event loop runs empty (beforeExit).
  *
- * A signal listener replaces Node's default action, which is to end the process. So when
- * the application has no listener of its own for the signal, the hook removes itself
- * after the final heartbeat and sends the signal again, and the process ends by that
- * signal as it would have without the SDK. When the application listens too, ending the
- * process is left to it.
+ * Any signal listener replaces Node's default action for the signal, which is to end the
+ * process. When the application has no listener of its own, the hook sends the final
+ * heartbeat, removes itself and sends the signal again, so the process ends by that
+ * signal as it would have without the SDK. When the application listens too, the hook
+ * does nothing: the application decides whether the process ends, and if it ends by
+ * running out of work, beforeExit sends the final heartbeat.
  *
- * NOTE: process.exit() and uncaught exceptions end the process without beforeExit, and
- * an application handler that calls process.exit() at once ends it before the final
- * heartbeat is sent; call `await clevagent.shutdown()` before exiting in those paths.
+ * NOTE: process.exit() and uncaught exceptions end the process without beforeExit, so an
+ * application that exits that way (also from its own signal handler) sends no final
+ * heartbeat unless it awaits clevagent.shutdown() first. Node cannot send HTTP from the
+ * synchronous 'exit' event.
  */
 export class ProcessHooks {
-  private readonly shutdown: () => Promise<void>;
+  private readonly shutdown: () => Promise<unknown>;
   private installed = false;
   private signalled = false;
   private exiting = false;
 
-  constructor(shutdown: () => Promise<void>) {
+  constructor(shutdown: () => Promise<unknown>) {
     this.shutdown = shutdown;
   }
 
@@ -47,38 +49,32 @@ export class ProcessHooks {
   }
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
-    const applicationListens = process.listenerCount(signal) > 1;
-
+    if (process.listenerCount(signal) > 1) {
+      return;
+    }
     // A second signal while the final heartbeat is on its way ends the process at once.
     if (this.signalled) {
-      if (!applicationListens) {
-        this.raiseAgain(signal);
-      }
+      this.raiseAgain(signal);
       return;
     }
     this.signalled = true;
-
-    void this.shutdown().then(() => {
-      if (!applicationListens) {
-        this.raiseAgain(signal);
-      }
-    });
+    const raise = (): void => this.raiseAgain(signal);
+    this.shutdown().then(raise, raise);
   };
 
   private readonly onBeforeExit = (): void => {
-    // Sending the heartbeat schedules work, so beforeExit fires again once it is done.
+    // Sending schedules more work, so beforeExit fires again once it is done.
     if (!this.exiting) {
       this.exiting = true;
-      void this.shutdown();
+      this.shutdown().catch(() => {});
     }
   };
 
   private raiseAgain(signal: NodeJS.Signals): void {
     this.uninstall();
-    try {
+    // The application may have added a listener meanwhile; then it decides what happens.
+    if (process.listenerCount(signal) === 0) {
       process.kill(process.pid, signal);
-    } catch {
-      process.exit(1);
     }
   }
 }

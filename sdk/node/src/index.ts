@@ -40,10 +40,10 @@ function activeClient(): Client | null {
 }
 
 /**
- * Starts monitoring: sends a first heartbeat at once, then one every `interval` seconds
- * from a timer that never keeps the process alive, and installs the SIGTERM, SIGINT and
- * exit hooks that send the final heartbeat. Calling it again shuts the previous client
- * down (in the background) and starts a new one with the new options.
+ * Starts monitoring this process as `agent`: sends the first heartbeat at once, then one
+ * every `interval` seconds from a timer that never keeps the process alive, and installs
+ * the SIGTERM, SIGINT and exit hooks that send the final heartbeat. Calling it again
+ * shuts the previous client down (in the background) and starts a new one.
  *
  * Throws TypeError or RangeError for invalid options.
  */
@@ -68,9 +68,11 @@ export function init(options: InitOptions): void {
 }
 
 /**
- * Reports progress: adds the counters to the next heartbeat and sends it soon (at most
- * one request a second). Counters are per call ("since the previous ping"); the iteration
- * number is the current one. Does nothing before init().
+ * Reports progress from the agent's loop; sent with the next heartbeat. tokensUsed,
+ * costUsd and toolCalls add to what this interval used. status, iterationCount and
+ * memoryMb are current values that later heartbeats repeat; message is sent once.
+ * Without iterationCount, the number of ping() calls stands in for it, so a loop that
+ * pings shows progress. Does nothing before init().
  */
 export function ping(options: PingOptions = {}): void {
   const values = validatePingOptions(options);
@@ -81,14 +83,14 @@ export function ping(options: PingOptions = {}): void {
  * Records tokens and dollars of one LLM call for the next heartbeat. Never throws, also
  * not for invalid values: the result says `ok: false` with an error instead.
  */
-export function logCost(tokens: number, costUsd: number): LogCostResult {
+export function logCost(tokens = 0, costUsd = 0): LogCostResult {
   const result: LogCostResult = { ok: false, tokens, costUsd };
   try {
     const validTokens = validateCount("logCost", "tokens", tokens) ?? 0;
     const validCost = validateAmount("logCost", "costUsd", costUsd) ?? 0;
     const client = activeClient();
     if (client === null) {
-      result.error = "clevagent is not running: call clevagent.init() first (or the SDK was shut down or its API key rejected)";
+      result.error = "clevagent is not running: clevagent.init() has not been called, or the SDK was shut down or its API key rejected";
       return result;
     }
     client.recordCost(validTokens, validCost);
@@ -111,47 +113,53 @@ export function logPrompt(prompt: string): void {
  */
 export function logToolCall(name: string, args?: unknown): void {
   requireString("logToolCall", "name", name);
+  if (name === "") {
+    throw new TypeError("clevagent.logToolCall(): name must be a non-empty string");
+  }
   guarded(() => activeClient()?.recordToolCall(name, args));
 }
 
-/** Sets the agent's current iteration number, or adds one to it when called without a number. */
-export function logIteration(count?: number): void {
-  const value = validateCount("logIteration", "count", count);
+/** Sets the agent's current iteration number, or advances it by one when called without a number. */
+export function logIteration(iteration?: number): void {
+  const value = validateCount("logIteration", "iteration", iteration);
   guarded(() => activeClient()?.recordIteration(value));
 }
 
 export interface ShutdownOptions {
-  /** How long to wait for the final heartbeat, in milliseconds (default 5000). */
+  /** How long to wait for the final heartbeat, in milliseconds (default 2000). */
   timeoutMs?: number;
 }
 
 /**
- * Stops the heartbeat timer and sends what is left with status "shutdown". Resolves
- * when the server acknowledged it or `timeoutMs` passed; never rejects. SIGTERM, SIGINT
- * and the end of the event loop call it automatically.
+ * Stops the heartbeat timer and sends what is left with status "shutdown". Resolves true
+ * when the server acknowledged that final heartbeat within `timeoutMs`, false otherwise
+ * (and true when there is nothing to shut down); never rejects. SIGTERM, SIGINT and the
+ * end of the event loop call it automatically.
  */
-export function shutdown(options: ShutdownOptions = {}): Promise<void> {
+export function shutdown(options: ShutdownOptions = {}): Promise<boolean> {
   const timeoutMs = validateAmount("shutdown", "timeoutMs", options.timeoutMs) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   const client = sdkState().client;
   if (client === null) {
-    return Promise.resolve();
+    return Promise.resolve(true);
   }
   return shutdownClient(client, timeoutMs);
 }
 
-function shutdownClient(client: Client, timeoutMs: number): Promise<void> {
-  return client.shutdown(timeoutMs).then(() => {
+function shutdownClient(client: Client, timeoutMs: number): Promise<boolean> {
+  return client.shutdown(timeoutMs).then((acknowledged) => {
     const state = sdkState();
     if (state.client === client) {
       state.hooks?.uninstall();
     }
+    return acknowledged;
   });
 }
 
 /**
- * Runs `fn` as a declared long call: the server does not declare the agent dead for
- * `timeoutSeconds` from now (but does once that passes), and the declaration is cleared
- * when `fn` settles. Resolves or rejects with what `fn` returns or throws.
+ * Runs `fn` as a declared long call, such as a slow model or tool: until `fn` settles or
+ * `timeoutSeconds` pass, the server expects no progress and does not report the agent as
+ * stuck or dead. The declaration is sent at once and cleared (busy_seconds 0) by the next
+ * heartbeat after `fn` settles. Resolves or rejects with what `fn` returns or throws.
  */
 export function busy<T>(reason: string, timeoutSeconds: number, fn: () => T | PromiseLike<T>): Promise<Awaited<T>> {
   requireString("busy", "reason", reason);

@@ -1,11 +1,18 @@
 import type { HeartbeatStatus, InitOptions, PingOptions, WarningAction } from "./types.js";
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
+export const ENDPOINT_VARIABLE = "CLEVAGENT_ENDPOINT";
 export const DEFAULT_INTERVAL_SECONDS = 60;
+export const MIN_INTERVAL_SECONDS = 1;
 export const MAX_AGENT_NAME_LENGTH = 128;
+export const MAX_AGENT_TYPE_LENGTH = 64;
 export const MAX_MESSAGE_CODE_POINTS = 2000;
 
 const STATUSES: readonly HeartbeatStatus[] = ["ok", "warning", "error", "shutdown"];
+
+// Control, format and separator characters other than the plain space, which Python's
+// str.isprintable() rejects too: a name with them would be hard to type in a CLI command.
+const UNPRINTABLE = /(?! )[\p{C}\p{Z}]/u;
 
 /** The options of init() after validation and defaults. */
 export interface ClientConfig {
@@ -26,69 +33,75 @@ export interface ClientConfig {
  */
 export function resolveInitOptions(options: InitOptions, env: NodeJS.ProcessEnv): ClientConfig {
   if (options === null || typeof options !== "object") {
-    throw new TypeError("clevagent.init() expects an options object, for example {apiKey, agent}");
+    throw new TypeError(`clevagent.init() expects an options object such as {apiKey, agent}, got ${describe(options)}`);
   }
   return {
-    apiKey: resolveApiKey(options.apiKey, env),
+    apiKey: validateApiKey(options.apiKey),
     agent: validateAgentName(options.agent),
-    intervalMs: resolveInterval(options.interval) * 1000,
+    intervalMs: validateInterval(options.interval) * 1000,
     endpoint: resolveEndpoint(options.endpoint, env),
     onLoop: validateAction("onLoop", options.onLoop, "stop"),
     onCostExceeded: validateAction("onCostExceeded", options.onCostExceeded, "alert_only"),
-    agentType: optionalString("agentType", options.agentType),
-    debug: options.debug === true,
+    agentType: validateAgentType(options.agentType),
+    debug: validateBoolean("debug", options.debug),
   };
 }
 
-function resolveApiKey(apiKey: unknown, env: NodeJS.ProcessEnv): string {
-  const key = apiKey ?? env["CLEVAGENT_API_KEY"];
-  if (typeof key !== "string" || key.trim() === "") {
-    throw new TypeError("clevagent.init(): apiKey is missing; pass the project key (cv_...) or set CLEVAGENT_API_KEY");
+function validateApiKey(apiKey: unknown): string {
+  if (typeof apiKey !== "string" || apiKey.trim() === "") {
+    throw new TypeError(`clevagent.init(): apiKey must be a non-empty string (project keys start with cv_), got ${describe(apiKey)}`);
   }
-  return key.trim();
+  return apiKey.trim();
 }
 
 function validateAgentName(agent: unknown): string {
-  if (typeof agent !== "string" || agent === "") {
-    throw new TypeError(`clevagent.init(): agent must be a non-empty string, got ${describe(agent)}`);
+  if (typeof agent !== "string" || agent.trim() === "") {
+    throw new TypeError(`clevagent.init(): agent must be a non-empty string naming the agent, got ${describe(agent)}`);
   }
   if (agent.length > MAX_AGENT_NAME_LENGTH) {
     throw new RangeError(`clevagent.init(): agent must be at most ${MAX_AGENT_NAME_LENGTH} characters, got ${agent.length}`);
   }
+  if (agent !== agent.trim() || UNPRINTABLE.test(agent)) {
+    throw new RangeError(`clevagent.init(): agent must have no control characters and no leading or trailing spaces, got ${JSON.stringify(agent)}`);
+  }
   return agent;
 }
 
-function resolveInterval(interval: unknown): number {
+function validateInterval(interval: unknown): number {
   if (interval === undefined) {
     return DEFAULT_INTERVAL_SECONDS;
   }
   if (typeof interval !== "number") {
     throw new TypeError(`clevagent.init(): interval must be a number of seconds, got ${describe(interval)}`);
   }
-  if (!Number.isFinite(interval) || interval <= 0) {
-    throw new RangeError(`clevagent.init(): interval must be a positive number of seconds, got ${interval}`);
+  if (!(interval >= MIN_INTERVAL_SECONDS && interval < Infinity)) {
+    throw new RangeError(`clevagent.init(): interval must be at least ${MIN_INTERVAL_SECONDS} second, got ${interval}`);
   }
   return interval;
 }
 
 function resolveEndpoint(endpoint: unknown, env: NodeJS.ProcessEnv): string {
-  const value = endpoint ?? (env["CLEVAGENT_ENDPOINT"] || undefined) ?? DEFAULT_ENDPOINT;
-  const origin = endpoint === undefined && env["CLEVAGENT_ENDPOINT"] ? "CLEVAGENT_ENDPOINT" : "endpoint";
-  if (typeof value !== "string") {
-    throw new TypeError(`clevagent.init(): endpoint must be a URL string, got ${describe(value)}`);
+  let source = "endpoint";
+  if (endpoint === undefined || endpoint === null) {
+    endpoint = env[ENDPOINT_VARIABLE] || DEFAULT_ENDPOINT;
+    source = ENDPOINT_VARIABLE;
+  }
+  if (typeof endpoint !== "string") {
+    throw new TypeError(`clevagent.init(): endpoint must be a URL string, got ${describe(endpoint)}`);
   }
 
-  let url: URL;
+  const text = endpoint.trim();
+  let url: URL | null = null;
   try {
-    url = new URL(value);
+    url = new URL(text);
   } catch {
-    throw new TypeError(`clevagent.init(): ${origin} is not a valid URL: ${JSON.stringify(value)}`);
+    // Reported below with the expected form.
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new TypeError(`clevagent.init(): ${origin} must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
+    throw new TypeError(`clevagent.init(): ${source} must be an http:// or https:// URL such as ${DEFAULT_ENDPOINT}, got ${JSON.stringify(endpoint)}`);
   }
-  // A base URL with a path (a reverse proxy prefix) keeps it: the API paths are appended.
-  return value.replace(/\/+$/, "");
+  // A base URL with a path (behind a reverse proxy) keeps it: the API paths are appended.
+  return text.replace(/\/+$/, "");
 }
 
 function validateAction(name: string, action: unknown, fallback: WarningAction): WarningAction {
@@ -101,12 +114,22 @@ function validateAction(name: string, action: unknown, fallback: WarningAction):
   throw new TypeError(`clevagent.init(): ${name} must be "alert_only", "stop" or a function, got ${describe(action)}`);
 }
 
-function optionalString(name: string, value: unknown): string | undefined {
+function validateAgentType(value: unknown): string | undefined {
   if (value === undefined || value === null) {
     return undefined;
   }
-  if (typeof value !== "string") {
-    throw new TypeError(`clevagent.init(): ${name} must be a string, got ${describe(value)}`);
+  if (typeof value !== "string" || value.length < 1 || value.length > MAX_AGENT_TYPE_LENGTH) {
+    throw new TypeError(`clevagent.init(): agentType must be a string of 1 to ${MAX_AGENT_TYPE_LENGTH} characters, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function validateBoolean(name: string, value: unknown): boolean {
+  if (value === undefined) {
+    return false;
+  }
+  if (typeof value !== "boolean") {
+    throw new TypeError(`clevagent.init(): ${name} must be true or false, got ${describe(value)}`);
   }
   return value;
 }

@@ -1,11 +1,8 @@
 /** The longest wait a Retry-After header may impose, so a broken header cannot silence the SDK for days. */
 export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
 
-/** The first retry after a failure waits this long; each further failure doubles it. */
-export const BACKOFF_BASE_MS = 1000;
-
-/** The longest wait between two attempts after repeated failures. */
-export const BACKOFF_CAP_MS = 60 * 1000;
+/** The first retry after a failure waits up to this long; each further failure doubles it. */
+export const FIRST_BACKOFF_MS = 1000;
 
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
@@ -85,12 +82,12 @@ function utcMs(year: string | number, month: string, day: string, hour: string, 
 }
 
 /**
- * Returns the wait before the next attempt after `failures` consecutive failures
- * (1 or more): BACKOFF_BASE_MS doubled per failure, plus up to 25% random jitter so that
- * many agents do not retry in step, never more than BACKOFF_CAP_MS.
+ * Returns the wait before retry number `failures` (1 or more): doubling from
+ * FIRST_BACKOFF_MS, capped at the heartbeat interval, and scaled by a random factor
+ * between 0.5 and 1 so that many agents do not retry in step.
  */
-export function backoffDelayMs(failures: number, random: () => number = Math.random): number {
+export function backoffDelayMs(failures: number, intervalMs: number, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(failures, 1) - 1, 30);
-  const delay = BACKOFF_BASE_MS * 2 ** exponent;
-  return Math.min(delay * (1 + 0.25 * random()), BACKOFF_CAP_MS);
+  const ceiling = Math.min(intervalMs, FIRST_BACKOFF_MS * 2 ** exponent);
+  return ceiling * (0.5 + 0.5 * random());
 }

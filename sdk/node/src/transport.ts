@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Socket } from "node:net";
+import { parseRetryAfter } from "./retry.js";
 import { SDK_VERSION } from "./version.js";
 
 /** Responses larger than this are cut off; a heartbeat response is a few hundred bytes. */
@@ -119,4 +120,50 @@ function parseJson(text: string): unknown {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** What the client does with the outcome of one heartbeat POST. */
+export type Classified =
+  | { kind: "ok"; body: Record<string, unknown> }
+  | { kind: "retry"; retryAfterMs: number | null; error: string }
+  | { kind: "unauthorized"; error: string }
+  | { kind: "rejected"; status: number; error: string };
+
+/**
+ * Classifies an outcome for the retry policy: 2xx is acknowledged; 401 stops sending;
+ * 429 and 503 wait as Retry-After says; network errors, 408, 425 and other 5xx back off;
+ * any other status rejects this heartbeat for good, so it is dropped rather than retried.
+ */
+export function classifyOutcome(outcome: PostOutcome, wallClockMs: number): Classified {
+  if (outcome.kind === "error") {
+    return { kind: "retry", retryAfterMs: null, error: outcome.error.message };
+  }
+
+  const { status, body } = outcome;
+  if (status >= 200 && status < 300) {
+    return { kind: "ok", body: isRecord(body) ? body : {} };
+  }
+  const error = `HTTP ${status}: ${describeBody(body)}`;
+  if (status === 401) {
+    return { kind: "unauthorized", error };
+  }
+  if (status === 429 || status === 503) {
+    return { kind: "retry", retryAfterMs: parseRetryAfter(outcome.retryAfter, wallClockMs), error };
+  }
+  if (status === 408 || status === 425 || status >= 500) {
+    return { kind: "retry", retryAfterMs: null, error };
+  }
+  return { kind: "rejected", status, error };
+}
+
+function describeBody(body: unknown): string {
+  if (isRecord(body) && "detail" in body) {
+    const detail = body["detail"];
+    return typeof detail === "string" ? detail : JSON.stringify(detail);
+  }
+  return body === undefined ? "no JSON body" : JSON.stringify(body).slice(0, 500);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

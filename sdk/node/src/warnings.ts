@@ -1,126 +1,87 @@
 import type { ServerWarning, WarningAction } from "./types.js";
 
-/** The option of init() that handles each warning type. Other types start no action. */
-const ACTION_OPTIONS: Record<string, "onLoop" | "onCostExceeded"> = {
-  loop: "onLoop",
-  cost_exceeded: "onCostExceeded",
+type ActionKind = "loop" | "cost";
+
+// Warning types the server sends, by the option that handles them. Other types start no
+// action, because "stop" must never fire on a signal the agent's author did not choose.
+const ACTION_BY_WARNING: Record<string, ActionKind> = {
+  loop: "loop",
+  cost_exceeded: "cost",
+  budget: "cost",
+  cost_budget: "cost",
 };
 
-/**
- * Tracks warning episodes, so that an action runs once per episode rather than on every
- * heartbeat response that repeats the warning. An episode of a type starts with the first
- * response that carries it and ends with the first response that carries no warning.
- */
-export class WarningEpisodes {
-  private readonly active = new Set<string>();
+const OPTION_NAMES: Record<ActionKind, string> = { loop: "onLoop", cost: "onCostExceeded" };
+const DESCRIPTIONS: Record<ActionKind, string> = { loop: "loop detected", cost: "cost budget exceeded" };
 
-  /** Returns the warning when the response starts a new episode, otherwise null. */
-  observe(responseWarning: unknown): ServerWarning | null {
-    const warning = parseWarning(responseWarning);
-    if (warning === null) {
-      this.active.clear();
-      return null;
-    }
-    if (this.active.has(warning.type)) {
-      return null;
-    }
-    this.active.add(warning.type);
-    return warning;
-  }
-}
-
-/** Reads the warning object of a heartbeat response, or returns null when there is none or it is malformed. */
-export function parseWarning(value: unknown): ServerWarning | null {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return null;
-  }
-  const fields = value as Record<string, unknown>;
-  if (typeof fields["type"] !== "string") {
-    return null;
-  }
-
-  const warning: ServerWarning = { type: fields["type"] };
-  if (typeof fields["signal"] === "string") warning.signal = fields["signal"];
-  if (typeof fields["value"] === "number") warning.value = fields["value"];
-  if (typeof fields["threshold"] === "number") warning.threshold = fields["threshold"];
-  if (typeof fields["message"] === "string") warning.message = fields["message"];
-  return warning;
-}
-
-/** The dependencies of runWarningAction, replaceable in tests. */
-export interface ActionEnvironment {
+/** Process effects of the actions, replaceable in tests. */
+export interface ActionEffects {
   writeStderr(line: string): void;
-  exit(code: number): void;
+  /** Ends the process with status 1 after a best-effort final heartbeat. */
+  stopProcess(): void;
   reportError(context: string, error: unknown): void;
 }
 
-export const processEnvironment: ActionEnvironment = {
-  writeStderr: (line) => {
-    process.stderr.write(line);
-  },
-  exit: (code) => {
-    process.exit(code);
-  },
-  reportError: () => {},
-};
-
 /**
- * Runs the action configured for the warning's type. Returns the option name that ran,
- * or null for a type without an action. Never throws: a throwing or rejecting handler
- * is reported through `environment.reportError`.
+ * Turns the warning of heartbeat responses into the agent's onLoop and onCostExceeded
+ * actions, once per episode: from the first response with a warning of that kind until
+ * a response without it.
  */
-export function runWarningAction(
-  warning: ServerWarning,
-  agent: string,
-  actions: { onLoop: WarningAction; onCostExceeded: WarningAction },
-  environment: ActionEnvironment,
-): string | null {
-  const option = ACTION_OPTIONS[warning.type];
-  if (option === undefined) {
-    return null;
-  }
-  const action = actions[option];
+export class WarningActions {
+  private active: ActionKind | null = null;
 
-  if (typeof action === "function") {
-    callGuarded(action, warning, option, environment);
-    return option;
-  }
+  constructor(
+    private readonly agent: string,
+    private readonly settings: { onLoop: WarningAction; onCostExceeded: WarningAction },
+    private readonly effects: ActionEffects,
+  ) {}
 
-  environment.writeStderr(formatWarningLine(warning, agent, action === "stop" ? option : null));
-  if (action === "stop") {
-    environment.exit(1);
-  }
-  return option;
-}
-
-function callGuarded(
-  handler: (warning: ServerWarning) => void | Promise<void>,
-  warning: ServerWarning,
-  option: string,
-  environment: ActionEnvironment,
-): void {
-  try {
-    const result: unknown = handler({ ...warning });
-    if (result !== null && typeof result === "object" && typeof (result as PromiseLike<void>).then === "function") {
-      (result as PromiseLike<void>).then(undefined, (error: unknown) => environment.reportError(`${option} handler`, error));
+  /** Handles the `warning` field of one acknowledged heartbeat (null or absent when none). */
+  observe(warning: unknown): void {
+    const fields = isRecord(warning) ? warning : null;
+    const kind = fields !== null ? ACTION_BY_WARNING[String(fields["type"])] ?? null : null;
+    const started = kind !== null && kind !== this.active;
+    this.active = kind;
+    if (started && fields !== null) {
+      this.run(kind, fields);
     }
-  } catch (error) {
-    environment.reportError(`${option} handler`, error);
+  }
+
+  private run(kind: ActionKind, warning: Record<string, unknown>): void {
+    const setting = kind === "loop" ? this.settings.onLoop : this.settings.onCostExceeded;
+    if (typeof setting === "function") {
+      this.callGuarded(setting, kind, warning);
+      return;
+    }
+
+    this.effects.writeStderr(formatAlertLine(this.agent, kind, warning, setting));
+    if (setting === "stop") {
+      this.effects.stopProcess();
+    }
+  }
+
+  private callGuarded(handler: (warning: ServerWarning) => void | Promise<void>, kind: ActionKind, warning: Record<string, unknown>): void {
+    const context = `the ${OPTION_NAMES[kind]} handler`;
+    try {
+      const result: unknown = handler({ ...warning } as unknown as ServerWarning);
+      if (isRecord(result) && typeof result["then"] === "function") {
+        (result as unknown as PromiseLike<void>).then(undefined, (error: unknown) => this.effects.reportError(context, error));
+      }
+    } catch (error) {
+      this.effects.reportError(context, error);
+    }
   }
 }
 
-/** Formats the one stderr line of "alert_only" and "stop". `stopOption` names the option when the process is about to exit. */
-export function formatWarningLine(warning: ServerWarning, agent: string, stopOption: string | null): string {
-  const parts = [`clevagent: ${warning.type} warning for agent ${JSON.stringify(agent)}`];
-  if (warning.signal !== undefined) {
-    const measured = warning.value !== undefined && warning.threshold !== undefined ? ` ${warning.value} > ${warning.threshold}` : "";
-    parts.push(` (${warning.signal}${measured})`);
-  }
-  if (warning.message !== undefined) {
-    parts.push(`: ${warning.message.replace(/[\r\n]+/g, " ")}`);
-  }
-  if (stopOption !== null) {
-    parts.push(`; exiting with status 1 because ${stopOption} is "stop"`);
-  }
-  return `${parts.join("")}\n`;
+/** Formats the stderr line of "alert_only" and "stop" for one warning. */
+export function formatAlertLine(agent: string, kind: ActionKind, warning: Record<string, unknown>, setting: "alert_only" | "stop"): string {
+  const detail = [warning["message"], warning["signal"]].find((item) => typeof item === "string" && item !== "") as string | undefined;
+  const consequence = setting === "stop" ? `stopping the process (${OPTION_NAMES[kind]} is "stop")` : "the agent keeps running";
+  const what = `clevagent: ${DESCRIPTIONS[kind]} for agent ${JSON.stringify(agent)}`;
+  const line = detail === undefined ? `${what}; ${consequence}` : `${what}: ${detail}; ${consequence}`;
+  return `${line.replace(/[\r\n]+/g, " ")}\n`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
