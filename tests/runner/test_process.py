@@ -12,7 +12,8 @@ import pytest
 from clevagent_runner.config import TargetConfig, parse_watch
 from clevagent_runner.liveness import ActionError
 from clevagent_runner.process import ProcessDriver, is_protected, read_pid_file
-from conftest import agent_command, alive, read_pid, wait_for
+
+from tests.runner.helpers import agent_command, alive, read_pid, wait_for
 
 
 def pid_target(path: Path, **options) -> TargetConfig:

@@ -15,7 +15,12 @@ from clevagent_runner.config import TargetConfig
 from clevagent_runner.process import ProcessDriver
 from clevagent_runner.state import StateStore
 from clevagent_runner.worker import Request, TargetWorker
-from conftest import agent_command, alive, read_pid, wait_for
+
+from tests.runner.helpers import agent_command, alive, read_pid, wait_for
+
+
+# The crashing agents below exit without writing the PID file, so no check can catch them
+# alive for a moment and count a success.
 
 
 class FakeClock:
@@ -117,7 +122,7 @@ def test_killed_process_restarted_with_exit_code(harness):
 
 
 def test_repeated_crashes_back_off(harness):
-    worker = harness.worker(relaunch=agent_command(harness.pidfile, "--exit-after", "0",
+    worker = harness.worker(relaunch=agent_command("-", "--exit-after", "0",
                                                    "--exit-code", "3"),
                             crash_loop_exits=10)
     harness.step_until(worker, lambda: len(harness.events("restart_failed")) == 1, tick=0)
@@ -136,7 +141,7 @@ def test_repeated_crashes_back_off(harness):
 
 
 def test_crash_loop_reported_once_then_gives_up(harness):
-    worker = harness.worker(relaunch=agent_command(harness.pidfile, "--exit-after", "0",
+    worker = harness.worker(relaunch=agent_command("-", "--exit-after", "0",
                                                    "--exit-code", "3"),
                             crash_loop_exits=3, crash_loop_window=300.0)
 
@@ -153,7 +158,7 @@ def test_crash_loop_reported_once_then_gives_up(harness):
 
 
 def test_reset_after_crash_loop_restarts(harness):
-    worker = harness.worker(relaunch=agent_command(harness.pidfile, "--exit-after", "0"),
+    worker = harness.worker(relaunch=agent_command("-", "--exit-after", "0"),
                             crash_loop_exits=2)
     harness.step_until(worker, lambda: "crash_loop" in harness.types(), tick=2.0)
 
