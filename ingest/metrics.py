@@ -22,8 +22,9 @@ from typing import Any
 
 from clevagent_server.db import queries
 from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from psycopg import AsyncConnection
@@ -322,7 +323,9 @@ def build_router(max_agents: int = DEFAULT_MAX_AGENT_SERIES) -> APIRouter:
         state = request.app.state.ingest
         async with state.connection() as conn:
             snapshot = await read_snapshot(conn, max_agents)
-        return Response(render(snapshot), media_type=CONTENT_TYPE_LATEST)
+        # Text format 0.0.4: every Prometheus version and the OTel Collector and Alloy
+        # scrapers parse it, and every name here is valid in it.
+        return Response(render(snapshot), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     return router
 

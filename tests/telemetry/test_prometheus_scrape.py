@@ -7,7 +7,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from telemetry_support import poll, send_heartbeat
+
+from tests.telemetry.telemetry_support import poll, send_heartbeat
 
 SDK_AGENT = textwrap.dedent("""
     import sys
