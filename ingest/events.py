@@ -15,7 +15,7 @@ from clevagent_server.ingest.heartbeats import strict_mode_detail
 from clevagent_server.ingest.models import AgentName, Text
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.text import truncate
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,16 @@ class EventResult(BaseModel):
 class EventBatchResponse(BaseModel):
     received: int
     results: list[EventResult]
+
+
+class StoredEvent(BaseModel):
+    id: int
+    time: datetime
+    agent: str
+    type: str
+    severity: str
+    message: str | None
+    details: dict[str, Any] | None
 
 
 def event_time(sent: datetime | None, now: datetime) -> datetime:
@@ -149,3 +159,20 @@ async def insert_rows(state: IngestState, rows: list[dict[str, Any]]) -> list[in
         cursor = await conn.execute(queries.load("runner/insert_events"), params)
         # bigserial ids grow in insertion order, and the insert follows input order.
         return sorted(row[0] for row in await cursor.fetchall())
+
+
+@router.get("/events", response_model=list[StoredEvent])
+async def get_events(
+    request: Request,
+    project: Annotated[Project, Depends(authenticate)],
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Return the project's runner events, newest first, optionally of one agent or type."""
+    state: IngestState = request.app.state.ingest
+    params = {"project_id": project.id, "agent": agent, "type": type, "limit": limit}
+    async with state.connection() as conn:
+        cursor = await conn.execute(queries.load("runner/list_events"), params)
+        columns = [column.name for column in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in await cursor.fetchall()]

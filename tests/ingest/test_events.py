@@ -159,3 +159,22 @@ def test_events_require_api_key(client):
 
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid or missing X-API-Key header"}
+
+
+def test_events_listed_newest_first(client, pg_database_url):
+    _, headers = new_project(pg_database_url)
+    _, other = new_project(pg_database_url)
+    client.post("/api/v1/events", headers=headers, json={"events": [
+        restart_event(), restart_event(type="restart_succeeded"),
+        restart_event(agent="other-bot")]})
+    client.post("/api/v1/events", headers=other, json={"events": [restart_event()]})
+
+    response = client.get("/api/v1/events?agent=bot", headers=headers)
+
+    assert response.status_code == 200
+    listed = response.json()
+    assert [(e["agent"], e["type"]) for e in listed] == [
+        ("bot", "restart_succeeded"), ("bot", "restart_attempt")]
+    assert listed[1]["details"]["exit_code"] == 137
+    only = client.get("/api/v1/events?type=restart_attempt", headers=headers).json()
+    assert sorted(e["agent"] for e in only) == ["bot", "other-bot"]
