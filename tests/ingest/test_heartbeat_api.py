@@ -1,0 +1,436 @@
+"""The heartbeat API against a running `clevagent serve` on a real PostgreSQL.
+
+Bodies and status codes are the hosted product's contract and are asserted exactly.
+"""
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from clevagent_server.db import database
+from clevagent_server.db.migrate import migrate
+
+from clevagent_server import admin
+from tests.support import ServerProcess, start_server
+
+INVALID_KEY = {"detail": "Invalid or missing X-API-Key header"}
+
+
+@pytest.fixture(scope="module")
+def shared_server(postgres_tier, tmp_path_factory) -> Iterator[ServerProcess]:
+    url = postgres_tier.new_database()
+    migrate(url)
+    running = start_server(url, tmp_path_factory.mktemp("serve"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def server(shared_server) -> ServerProcess:
+    """The module's server, seen through a project and key of this test's own."""
+    return with_new_project(shared_server)
+
+
+def with_new_project(shared: ServerProcess, strict_mode: bool = False) -> ServerProcess:
+    with database.connect(shared.database_url) as conn:
+        project = admin.create_project(conn, f"p-{uuid.uuid4().hex[:8]}", strict_mode=strict_mode)
+        key = admin.create_key(conn, project["name"])
+    return replace(shared, project=project["name"], project_id=project["id"], api_key=key["key"])
+
+
+def post(server: ServerProcess, path: str, body: object, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}{path}",
+        content=json.dumps(body) if not isinstance(body, bytes) else body,
+        headers={"Content-Type": "application/json", **server.headers(), **headers},
+        timeout=30,
+    )
+
+
+def stored(server: ServerProcess, agent: str) -> list[dict[str, object]]:
+    with psycopg.connect(server.database_url) as conn:
+        cursor = conn.execute(
+            "SELECT h.* FROM heartbeats h JOIN agents a ON a.id = h.agent_id "
+            "WHERE a.name = %s AND a.project_id = %s ORDER BY h.time",
+            (agent, server.project_id),
+        )
+        columns = [c.name for c in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def test_heartbeat_returns_hosted_body(server):
+    body = {
+        "agent": "my-agent",
+        "status": "ok",
+        "tokens_used": 1500,
+        "cost_usd": 0.045,
+        "tool_calls": 3,
+        "iteration_count": 42,
+    }
+    response = post(server, "/api/v1/heartbeat", body)
+
+    assert response.status_code == 200
+    data = response.json()
+    assert data["received"] is True
+    assert isinstance(data["agent_id"], int)
+    assert data["status"] == "healthy"
+    assert data["warning"] is None
+    assert data["min_interval_seconds"] == 60
+    [row] = stored(server, "my-agent")
+    assert row["tokens_used"] == 1500
+    assert row["cost_usd"] == 0.045
+    assert row["cost_source"] == "client"
+    assert row["tool_calls"] == 3
+    assert row["iteration_count"] == 42
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "cv_not-a-key"}, {"X-API-Key": ""}])
+def test_heartbeat_rejects_bad_key(server, headers):
+    response = httpx.post(f"{server.url}/api/v1/heartbeat", json={"agent": "a"}, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == INVALID_KEY
+
+
+def test_revoked_key_is_rejected(server):
+    with database.connect(server.database_url) as conn:
+        key = admin.create_key(conn, server.project, "short-lived")
+        admin.revoke_key(conn, server.project, str(key["id"]))
+
+    response = httpx.post(
+        f"{server.url}/api/v1/heartbeat", json={"agent": "a"}, headers={"X-API-Key": key["key"]}
+    )
+
+    assert response.status_code == 401
+    assert response.json() == INVALID_KEY
+
+
+def test_missing_agent_is_hosted_422(server):
+    response = post(server, "/api/v1/heartbeat", {"status": "ok"})
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [{"loc": ["body", "agent"], "msg": "field required", "type": "missing"}]
+    }
+
+
+def test_rate_limit_is_hosted_429(server):
+    # The free plan allows 200 requests a minute, with bursts up to 400. While the test
+    # runs the bucket refills at 200/60 per second, which bounds how many more pass.
+    started = time.monotonic()
+    accepted = 0
+    with httpx.Client(base_url=server.url, headers=server.headers()) as client:
+        while (limited := client.get("/api/v1/status?limit=1")).status_code == 200:
+            accepted += 1
+            assert accepted < 1000
+    elapsed = time.monotonic() - started
+
+    assert 400 <= accepted <= 400 + elapsed * 200 / 60 + 1
+    assert limited.status_code == 429
+    retry_after = int(limited.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert limited.json() == {"detail": f"Rate limit exceeded. Retry after {retry_after} seconds."}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"agent": "a", "cost_usd": NaN}', "cost_usd"),
+        (b'{"agent": "a", "cost_usd": Infinity}', "cost_usd"),
+        (b'{"agent": "a", "memory_mb": -Infinity}', "memory_mb"),
+        (b'{"agent": "a", "tokens_used": -1}', "tokens_used"),
+        (b'{"agent": "a", "tool_calls": -3}', "tool_calls"),
+        (b'{"agent": "a", "cost_usd": -0.01}', "cost_usd"),
+        (b'{"agent": "a", "iteration_count": 1.5}', "iteration_count"),
+        (b'{"agent": "a", "status": "fine"}', "status"),
+    ],
+)
+def test_bad_number_is_422_and_not_stored(server, raw, field):
+    response = post(server, "/api/v1/heartbeat", raw)
+
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
+    assert stored(server, "a") == []
+
+
+@pytest.mark.parametrize("name", ["", " padded", "tab\there", "x" * 129, "line\nbreak"])
+def test_invalid_agent_name_is_422(server, name):
+    response = post(server, "/api/v1/heartbeat", {"agent": name})
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "agent"]
+    assert "1 to 128 characters" in error["msg"]
+
+
+def test_nul_and_lone_surrogate_are_cleaned(server):
+    raw = b'{"agent": "clean", "message": "a\\u0000b\\ud800c", "agent_type": "x\\u0000y"}'
+    response = post(server, "/api/v1/heartbeat", raw)
+
+    assert response.status_code == 200
+    [row] = stored(server, "clean")
+    assert row["message"] == "ab\ufffdc"
+
+
+def test_long_message_is_truncated_and_marked(server):
+    message = "é" * 1999 + "😀" * 10  # multi-byte code points around the limit
+    response = post(server, "/api/v1/heartbeat", {"agent": "talker", "message": message})
+
+    assert response.status_code == 200
+    assert response.json()["message_truncated"] is True
+    [row] = stored(server, "talker")
+    assert len(row["message"]) == 2000
+    assert row["message"] == "é" * 1999 + "…"
+    assert row["message_truncated"] is True
+
+
+def test_client_clock_skew_is_stored_not_trusted(server):
+    skewed = datetime.now(UTC) - timedelta(days=400)
+    before = datetime.now(UTC)
+    response = post(
+        server, "/api/v1/heartbeat", {"agent": "skewed", "timestamp": skewed.isoformat()}
+    )
+
+    assert response.status_code == 200
+    [row] = stored(server, "skewed")
+    assert row["client_time"] == skewed
+    assert row["time"] >= before - timedelta(seconds=5)
+    with database.connect(server.database_url) as conn:
+        agent = admin.get_agent(conn, server.project, "skewed")
+    assert agent["last_heartbeat_at"] == row["time"]
+
+
+def test_unknown_fields_are_ignored(server):
+    response = post(server, "/api/v1/heartbeat", {"agent": "future", "from_sdk_9": {"x": 1}})
+
+    assert response.status_code == 200
+
+
+def test_body_over_limit_is_413(server):
+    body = json.dumps({"agent": "big", "message": "x" * (1024 * 1024)}).encode()
+    response = post(server, "/api/v1/heartbeat", body)
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body is larger than 1048576 bytes."}
+    assert stored(server, "big") == []
+
+
+def test_retried_sequence_counts_once(server):
+    body = {
+        "agent": "retry",
+        "instance_id": "proc-1",
+        "seq": 7,
+        "tokens_used": 100,
+        "cost_usd": 0.5,
+    }
+    first = post(server, "/api/v1/heartbeat", body)
+    again = post(server, "/api/v1/heartbeat", body)
+    older = post(server, "/api/v1/heartbeat", {**body, "seq": 6})
+    newer = post(server, "/api/v1/heartbeat", {**body, "seq": 8})
+
+    assert first.json()["duplicate"] is False
+    assert again.json()["duplicate"] is True
+    assert older.json()["duplicate"] is True
+    assert newer.json()["duplicate"] is False
+    assert sum(row["cost_usd"] for row in stored(server, "retry")) == 1.0
+
+
+def test_usage_is_priced_by_the_server(server):
+    body = {
+        "agent": "priced",
+        "usage": [
+            {
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "cached_tokens": 200,
+                "calls": 2,
+            },
+            {"provider": "nobody", "model": "private-model-7", "input_tokens": 50, "calls": 1},
+        ],
+        "unknown_usage_calls": 1,
+    }
+    response = post(server, "/api/v1/heartbeat", body)
+
+    assert response.status_code == 200
+    [row] = stored(server, "priced")
+    # gpt-4o: 800 uncached input at $2.50/M, 200 cached at $1.25/M, 100 output at $10/M.
+    assert row["cost_usd"] == pytest.approx(0.00325)
+    assert row["cost_source"] == "computed"
+    assert row["llm_calls"] == 3
+    assert row["unpriced_calls"] == 1
+    assert row["unknown_usage_calls"] == 1
+    assert row["tokens_used"] == 1150
+
+
+def test_client_cost_wins_over_usage(server):
+    body = {
+        "agent": "explicit",
+        "cost_usd": 1.25,
+        "usage": [{"provider": "openai", "model": "gpt-4o", "input_tokens": 1000}],
+    }
+    post(server, "/api/v1/heartbeat", body)
+
+    [row] = stored(server, "explicit")
+    assert row["cost_usd"] == 1.25
+    assert row["cost_source"] == "client"
+
+
+def test_fingerprints_are_stored_in_order(server):
+    prints = ["ab" * 32, "cd" * 32, "ab" * 32]
+    post(server, "/api/v1/heartbeat", {"agent": "looper", "fingerprints": prints})
+
+    [row] = stored(server, "looper")
+    assert row["fingerprints"] == prints
+
+
+def test_batch_reports_each_item(server):
+    body = {
+        "heartbeats": [
+            {"agent": "b-1", "tokens_used": 5},
+            {"agent": "b-2", "cost_usd": -1},
+            "not an object",
+            {"agent": "b-3"},
+        ]
+    }
+    response = post(server, "/api/v1/heartbeat/batch", body)
+
+    assert response.status_code == 200
+    data = response.json()
+    assert data["received"] == 2
+    assert [r["received"] for r in data["results"]] == [True, False, False, True]
+    assert [r["index"] for r in data["results"]] == [0, 1, 2, 3]
+    assert data["results"][1]["error"]["status_code"] == 422
+    assert data["results"][1]["error"]["detail"][0]["loc"] == ["body", "heartbeats", 1, "cost_usd"]
+    assert data["results"][2]["error"]["detail"][0]["loc"] == ["body", "heartbeats", 2]
+    assert len(stored(server, "b-1")) == 1
+    assert len(stored(server, "b-3")) == 1
+    assert stored(server, "b-2") == []
+
+
+def test_batch_of_100_is_stored(server):
+    items = [{"agent": f"fleet-{i}", "tokens_used": i} for i in range(100)]
+    response = post(server, "/api/v1/heartbeat/batch", {"heartbeats": items})
+
+    assert response.status_code == 200
+    assert response.json()["received"] == 100
+    with psycopg.connect(server.database_url) as conn:
+        total = conn.execute(
+            "SELECT count(*), sum(tokens_used) FROM heartbeats WHERE project_id = %s",
+            (server.project_id,),
+        ).fetchone()
+    assert total == (100, sum(range(100)))
+
+
+@pytest.mark.parametrize("count", [0, 101])
+def test_batch_size_out_of_bounds_is_422(server, count):
+    items = [{"agent": f"fleet-{i}"} for i in range(count)]
+    response = post(server, "/api/v1/heartbeat/batch", {"heartbeats": items})
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "heartbeats"]
+    assert error["type"] in ("too_short", "too_long")
+
+
+def test_strict_mode_rejects_unregistered_agent(shared_server):
+    server = with_new_project(shared_server, strict_mode=True)
+    with database.connect(server.database_url) as conn:
+        admin.register_agent(conn, server.project, "known-bot")
+
+    rejected = post(server, "/api/v1/heartbeat", {"agent": "typo-bot"})
+    accepted = post(server, "/api/v1/heartbeat", {"agent": "known-bot"})
+    batch = post(server, "/api/v1/heartbeat/batch", {"heartbeats": [{"agent": "typo-bot"}]})
+
+    assert rejected.status_code == 403
+    detail = rejected.json()["detail"]
+    assert "'typo-bot'" in detail
+    assert "clevagent agent register" in detail
+    assert accepted.status_code == 200
+    assert batch.json()["results"][0]["error"]["status_code"] == 403
+    with database.connect(server.database_url) as conn:
+        names = [a["name"] for a in admin.agents(conn, server.project)]
+    assert names == ["known-bot"]
+
+
+def test_keys_are_scoped_to_their_project(server, tmp_path):
+    with database.connect(server.database_url) as conn:
+        other = admin.create_project(conn, f"other-{uuid.uuid4().hex[:6]}")
+        other_key = admin.create_key(conn, other["name"])["key"]
+    post(server, "/api/v1/heartbeat", {"agent": "shared-name", "cost_usd": 1.0})
+    other_headers = {"X-API-Key": other_key}
+
+    httpx.post(
+        f"{server.url}/api/v1/heartbeat", json={"agent": "shared-name"}, headers=other_headers
+    )
+    mine = httpx.get(f"{server.url}/api/v1/status", headers=server.headers()).json()
+    theirs = httpx.get(f"{server.url}/api/v1/status", headers=other_headers).json()
+
+    assert mine["project"] == server.project
+    assert theirs["project"] == other["name"]
+    assert mine["agents"][0]["id"] != theirs["agents"][0]["id"]
+    assert mine["agents"][0]["cost_usd_today"] == 1.0
+    assert theirs["agents"][0]["cost_usd_today"] == 0.0
+
+
+def test_status_pages_and_counts(server):
+    items = [{"agent": f"agent-{i:03d}", "status": "error" if i < 3 else "ok"} for i in range(30)]
+    post(server, "/api/v1/heartbeat/batch", {"heartbeats": items})
+
+    first = httpx.get(f"{server.url}/api/v1/status?limit=10", headers=server.headers()).json()
+    last = httpx.get(
+        f"{server.url}/api/v1/status?limit=10&offset=25", headers=server.headers()
+    ).json()
+    default = httpx.get(f"{server.url}/api/v1/status", headers=server.headers()).json()
+
+    assert [a["name"] for a in first["agents"]] == [f"agent-{i:03d}" for i in range(10)]
+    assert [a["name"] for a in last["agents"]] == [f"agent-{i:03d}" for i in range(25, 30)]
+    assert len(default["agents"]) == 30
+    assert first["summary"] == {"total": 30, "healthy": 27, "degraded": 3, "dead": 0, "unknown": 0}
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "offset=-1", "limit=abc"])
+def test_status_rejects_bad_paging(server, query):
+    response = httpx.get(f"{server.url}/api/v1/status?{query}", headers=server.headers())
+
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/docs", "/api/redoc", "/api/openapi.json"])
+def test_service_pages_answer(server, path):
+    assert httpx.get(f"{server.url}{path}").status_code == 200
+
+
+def test_database_down_or_stalled_is_503(pg_database_url, tmp_path: Path):
+    from tests.tcp_proxy import TcpProxy
+
+    info = psycopg.conninfo.conninfo_to_dict(pg_database_url)
+    proxy = TcpProxy(str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432))
+    proxied = psycopg.conninfo.make_conninfo(pg_database_url, host="127.0.0.1", port=proxy.port)
+    server = start_server(proxied, tmp_path)
+    try:
+        assert post(server, "/api/v1/heartbeat", {"agent": "steady"}).status_code == 200
+
+        proxy.set_mode("down")
+        down = post(server, "/api/v1/heartbeat", {"agent": "steady"})
+        proxy.set_mode("stall")
+        stalled = post(server, "/api/v1/heartbeat", {"agent": "steady"})
+        proxy.set_mode("forward")
+        recovered = [post(server, "/api/v1/heartbeat", {"agent": "steady"}) for _ in range(3)]
+    finally:
+        server.stop()
+        proxy.close()
+
+    for response in (down, stalled):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert response.json() == {"detail": "Database unavailable. Retry after 5 seconds."}
+    assert recovered[-1].status_code == 200
