@@ -21,6 +21,9 @@ const INTERVAL_JITTER = 0.1;
 // setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days).
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
+/** Attempts of the final heartbeats at shutdown: the unacknowledged batch, the final one, and retries. */
+const MAX_FINAL_ATTEMPTS = 5;
+
 const STOP_MESSAGE = "stopped by the clevagent SDK after a server warning";
 
 /** Clocks, randomness and process effects of a Client, replaceable in tests. */
@@ -317,26 +320,45 @@ export class Client {
     }
   }
 
-  /** Sends the unacknowledged batch, then a heartbeat with status "shutdown", by the deadline. */
+  /**
+   * Sends the unacknowledged batch, then a heartbeat with status "shutdown", by the
+   * deadline. A failed attempt is retried when its Retry-After or backoff wait ends
+   * before the deadline, so a server that is briefly unavailable still gets the counters.
+   */
   private async sendFinal(deadline: number): Promise<boolean> {
-    for (let attempt = 0; attempt < 2 && !this.disabled; attempt++) {
-      const final = this.state.inFlight === null;
+    let failures = 0;
+    let finalSeq: number | null = null;
+    for (let attempt = 0; attempt < MAX_FINAL_ATTEMPTS && !this.disabled; attempt++) {
+      if (this.state.inFlight === null) {
+        finalSeq = this.state.nextSeq;
+      }
       const batch = this.state.takeBatch();
+      const final = batch.seq === finalSeq;
       const timeoutMs = deadline - this.deps.now();
       if (timeoutMs <= 0) {
         return false;
       }
 
       const outcome = await this.post(batch, final ? "shutdown" : undefined, { timeoutMs, keepProcessAlive: true });
-      if (outcome.kind !== "ok") {
-        this.debug(`final heartbeat seq ${batch.seq} failed: ${outcome.error}`);
+      if (outcome.kind === "ok") {
+        this.state.acknowledge(batch.seq);
+        this.stats.acknowledged += 1;
+        if (final) {
+          return true;
+        }
+        continue;
+      }
+
+      this.debug(`final heartbeat seq ${batch.seq} failed: ${outcome.error}`);
+      if (outcome.kind !== "retry") {
         return false;
       }
-      this.state.acknowledge(batch.seq);
-      this.stats.acknowledged += 1;
-      if (final) {
-        return true;
+      failures += 1;
+      const wait = Math.max(outcome.retryAfterMs ?? backoffDelayMs(failures, this.intervalMs, this.deps.random), 0);
+      if (this.deps.now() + wait >= deadline) {
+        return false;
       }
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
     return false;
   }
