@@ -27,7 +27,8 @@ TWO_LINES = textwrap.dedent("""
 """)
 
 
-def run_script(source: str, server: Any, tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+def run_script(source: str, server: Any, tmp_path: Path,
+               **extra_env: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "agent.py"
     script.write_text(source)
     env = {**os.environ, "CLEVAGENT_API_KEY": server.api_key,

@@ -36,7 +36,7 @@ def enable(current: Callable[[], Client | None]) -> None:
     _current = current
     for name in LIBRARIES:
         if name in sys.modules:
-            _patch(name)
+            _wrap_library(name)
         elif name not in _patched and _installed(name):
             with _lock:
                 _waiting.add(name)
@@ -51,7 +51,7 @@ def emit(provider: str, model: str, row: tuple[int, ...] | None) -> None:
         client.state.inbox.append((provider, model, row))
 
 
-def _patch(name: str) -> None:
+def _wrap_library(name: str) -> None:
     with _lock:
         if name in _patched:
             return
@@ -107,7 +107,7 @@ class _PatchingLoader(importlib.abc.Loader):
             module.__spec__.loader = self.loader
         module.__loader__ = self.loader
         self.loader.exec_module(module)
-        _patch(self.name)
+        _wrap_library(self.name)
         if not _waiting:
             _remove_finder()
 
