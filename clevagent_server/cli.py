@@ -16,6 +16,7 @@ from clevagent_server.db import database
 from clevagent_server.db.database import DatabaseUnavailable
 from clevagent_server.db.migrate import MigrationError, migrate
 from clevagent_server.db.migrate import status as migration_status
+from clevagent_server.grafana import cli as grafana_cli
 from clevagent_server.output import emit
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(project_app, name="project")
 app.add_typer(key_app, name="key")
 app.add_typer(agent_app, name="agent")
+app.add_typer(grafana_cli.app, name="grafana")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -96,15 +98,41 @@ def serve_command(
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(min=1, help="Number of API worker processes.")] = 1,
+    detectors: Annotated[
+        bool, typer.Option(help="Run the detector cycle in this process too.")
+    ] = True,
+    detector_interval: Annotated[
+        float, typer.Option(min=0.5, help="Seconds between detector cycles.")
+    ] = 10.0,
+    otel_interval: Annotated[
+        float, typer.Option(min=1, help="Seconds between OTLP exports of each project.")
+    ] = 60.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
-    """Run the API (migrating the database first)."""
+    """Run the API and the detector cycle, migrating the database first."""
+    _configure_logging(log_level)
+    options = serve.ServeOptions(
+        host, port, workers, log_level, detectors, detector_interval, otel_interval
+    )
+    with user_errors():
+        url = database.resolve_url(database_url, data_dir)
+        serve.run(url, options)
+
+
+@app.command("detect")
+def detect_command(
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between cycles.")] = 10.0,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run only the detector cycle, for deployments that scale it apart from the API."""
     _configure_logging(log_level)
     with user_errors():
         url = database.resolve_url(database_url, data_dir)
-        serve.run(url, host, port, workers, log_level)
+        serve.detect(url, interval)
 
 
 @db_app.command("migrate")

@@ -1,20 +1,44 @@
-"""`clevagent serve`: the API and the detector cycle in one process."""
+"""`clevagent serve` and `clevagent detect`: the processes that run the stack.
+
+serve runs the API, and beside it, in threads of the parent process, the detector cycle
+and the OTLP exporter. Both background loops are safe to run in several processes at
+once: the detector elects one leader through an advisory lock.
+"""
 
 import logging
 import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
 from clevagent_server.db import database
 from clevagent_server.db.migrate import migrate
+from clevagent_server.detectors import service as detector_service
+from clevagent_server.ingest import metrics, otel
 from clevagent_server.ingest.app import create_app
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    log_level: str = "INFO"
+    detectors: bool = True
+    detector_interval: float = 10.0
+    otel_interval: float = 60.0
+
+
 def prepare_database(url: str) -> None:
-    """Apply pending migrations and make sure today's heartbeat partitions exist."""
+    """Apply pending migrations and make sure the coming days' heartbeat partitions exist."""
     applied = migrate(url)
     if applied:
         logger.info("applied %d migrations", len(applied))
@@ -23,25 +47,82 @@ def prepare_database(url: str) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """Build the app for uvicorn worker processes, which receive the URL by environment."""
+    """Build the app in a uvicorn worker process, which receives the URL by environment."""
     return create_app(os.environ["CLEVAGENT_DATABASE_URL"])
 
 
-def run(url: str, host: str, port: int, workers: int, log_level: str) -> None:
+def run(url: str, options: ServeOptions) -> None:
+    """Serve the API until SIGINT or SIGTERM, with the background loops beside it."""
     prepare_database(url)
-    logger.info("serving the API on http://%s:%d", host, port)
-    if workers > 1:
-        os.environ["CLEVAGENT_DATABASE_URL"] = url
-        uvicorn.run(
-            "clevagent_server.serve:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level.lower(),
-            access_log=False,
+    loops: list[tuple[str, Callable[[threading.Event], None]]] = [
+        ("otel-exporter", lambda stop: otel.run_exporter(url, stop, options.otel_interval)),
+    ]
+    if options.detectors:
+        loops.append(
+            ("detector", lambda stop: detector_service.run(url, stop, options.detector_interval))
         )
-    else:
-        uvicorn.run(
-            create_app(url), host=host, port=port, log_level=log_level.lower(), access_log=False
-        )
+    with background(loops):
+        logger.info("serving the API on http://%s:%d", options.host, options.port)
+        _run_uvicorn(url, options)
+
+
+def detect(url: str, cycle_seconds: float) -> None:
+    """Run only the detector cycle in this process, until SIGINT or SIGTERM."""
+    prepare_database(url)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        detector_service.run(url, stop, cycle_seconds)
+
+
+@contextmanager
+def background(loops: list[tuple[str, Callable[[threading.Event], None]]]) -> Iterator[None]:
+    """Run each loop in a daemon thread; on exit, ask them to stop and wait for them."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=body, args=(stop,), name=name, daemon=True) for name, body in loops
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+            if thread.is_alive():
+                logger.warning("%s did not stop within 30 s; leaving it to exit", thread.name)
+
+
+def _run_uvicorn(url: str, options: ServeOptions) -> None:
+    common = {
+        "host": options.host,
+        "port": options.port,
+        "log_level": options.log_level.lower(),
+        "access_log": False,
+    }
+    if options.workers == 1:
+        uvicorn.run(create_app(url), **common)  # type: ignore[arg-type]
+        return
+    # Worker processes count requests in files that /metrics adds up.
+    metrics.prepare_multiprocess_dir(Path(tempfile.mkdtemp(prefix="clevagent-metrics-")))
+    os.environ["CLEVAGENT_DATABASE_URL"] = url
+    uvicorn.run(
+        "clevagent_server.serve:app_from_environment",
+        factory=True,
+        workers=options.workers,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    import signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

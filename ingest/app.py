@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator
 
 from clevagent_server.db import queries
 from clevagent_server.db.database import DatabaseUnavailable, connection_options
-from clevagent_server.ingest import heartbeats, status
+from clevagent_server.ingest import (
+    commands,
+    events,
+    heartbeats,
+    langfuse,
+    metrics,
+    otel,
+    status,
+)
 from clevagent_server.ingest.agents import AgentDirectory
 from clevagent_server.ingest.errors import BodySizeLimit, install_error_handlers
 from clevagent_server.ingest.state import IngestState
@@ -62,8 +70,9 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
     app.state.ingest = state
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    app.include_router(heartbeats.router)
-    app.include_router(status.router)
+    metrics.install_request_metrics(app)
+    for module in (heartbeats, status, commands, events, langfuse, otel, metrics):
+        app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
