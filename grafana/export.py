@@ -1,4 +1,5 @@
-"""Render the provisioning tree that Grafana mounts at /etc/grafana/provisioning."""
+"""Render the provisioning tree: what Grafana mounts at /etc/grafana/provisioning, plus the
+Prometheus configuration and the database init script that the compose stack mounts."""
 
 import json
 import logging
@@ -38,6 +39,27 @@ scrape_configs:
   - job_name: prometheus
     static_configs:
       - targets: ["localhost:9090"]
+"""
+
+
+# Run once by the TimescaleDB image when it creates the database: Grafana's login role, a
+# member of the read-only group role that migration 0050 grants. The migration creates the
+# group role too, whichever of the two runs first.
+GRAFANA_ROLE_SCRIPT = """\
+#!/bin/sh
+# Create the login role Grafana's datasource uses (docker-entrypoint-initdb.d).
+set -eu
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \\
+    -v login="$CLEVAGENT_GRAFANA_DB_USER" -v password="$CLEVAGENT_GRAFANA_DB_PASSWORD" <<'SQL'
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'clevagent_grafana') THEN
+        CREATE ROLE clevagent_grafana NOLOGIN;
+    END IF;
+END
+$$;
+CREATE ROLE :"login" LOGIN PASSWORD :'password' IN ROLE clevagent_grafana;
+SQL
 """
 
 
@@ -100,6 +122,7 @@ def render_tree(environ: Mapping[str, str], flavour: Flavour = "timescaledb") ->
         "alerting/mute-timings.yaml": to_yaml(notifications.mute_timings_file()),
         "alerting/policies.yaml": to_yaml(notifications.policies_file(environ)),
         "prometheus/prometheus.yml": PROMETHEUS_CONFIG,
+        "timescaledb/grafana-role.sh": GRAFANA_ROLE_SCRIPT,
     }
     for build in DASHBOARDS:
         dashboard = build()
@@ -123,6 +146,9 @@ def write_tree(root: Path, files: Mapping[str, str]) -> list[str]:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+        if path.suffix == ".sh":
+            # The database image runs an executable init script, and sources any other.
+            path.chmod(0o755)
         changed.append(relative)
 
     stale = root / CONTACT_POINTS_FILE
