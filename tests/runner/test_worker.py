@@ -18,7 +18,6 @@ from clevagent_runner.worker import Request, TargetWorker
 
 from tests.runner.helpers import agent_command, alive, read_pid, wait_for
 
-
 # The crashing agents below exit without writing the PID file, so no check can catch them
 # alive for a moment and count a success.
 
