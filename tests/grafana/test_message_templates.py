@@ -50,7 +50,8 @@ def alert(index: int, status: str = "firing") -> dict[str, Any]:
 
 
 def data(count: int, resolved: int = 0) -> dict[str, Any]:
-    alerts = [alert(i) for i in range(count)] + [alert(100 + i, "resolved") for i in range(resolved)]
+    alerts = [alert(i) for i in range(count)]
+    alerts += [alert(100 + i, "resolved") for i in range(resolved)]
     return {"receiver": "clevagent", "status": "firing" if count else "resolved", "alerts": alerts,
             "groupLabels": {"alertname": "Agent dead", "project": PROJECT},
             "commonLabels": {}, "commonAnnotations": {}, "externalURL": "https://g.invalid"}
