@@ -24,9 +24,9 @@ router = APIRouter(prefix="/api/v1", tags=["runner"])
 
 MAX_EVENTS = 100
 MAX_TEXT_CHARS = 2000
-# A client time is kept when it lies in this window around the server's time, so events
-# queued by a runner during an outage keep the time they happened; otherwise the server's
-# receive time is stored.
+# A client time inside this window around the server's time is stored, so events queued
+# by a runner during an outage keep the time they happened. Any other time is replaced
+# by the server's receive time.
 MAX_EVENT_AGE = timedelta(days=7)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -44,7 +44,7 @@ ShortText = Text
 
 
 class EventDetails(BaseModel):
-    """What the runner knows about one restart; stored as the event's details."""
+    """The runner's account of one restart, stored as the event's details."""
 
     model_config = ConfigDict(extra="ignore")
 

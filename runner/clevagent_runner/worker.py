@@ -61,7 +61,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Report:
-    """What the next heartbeat says about a target."""
+    """The status and message of a target's next heartbeat."""
 
     status: str
     message: str
@@ -254,7 +254,7 @@ class TargetWorker:
         self.emit("crash_loop", reason, liveness.exit_code, self.policy.attempt)
 
     def handle_restart_command(self, request: Request) -> None:
-        """Restart on the server's request, whatever the backoff, a give-up or a hold say."""
+        """Restart on the server's request, ignoring backoff, a give-up and a hold."""
         if self.hold is not None:
             self.release_hold(f"restart command {request.command_id}", start=False)
         self.policy.reset()
@@ -311,7 +311,7 @@ class TargetWorker:
             self.start_after_release = why
 
     def reset(self, why: str) -> None:
-        """Clear a hold, the backoff and a crash-loop give-up, as `clevagent-runner reset` asks."""
+        """Clear a hold, the backoff and a crash-loop give-up (`clevagent-runner reset`)."""
         logger.info("target=%s: reset (%s)", self.config.spec, why)
         if self.hold is not None:
             self.release_hold(why, start=True)

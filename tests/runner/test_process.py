@@ -184,7 +184,8 @@ def test_restart_relaunches(tmp_path, processes):
     new = wait_for(lambda: (pid := read_pid(path)) != old and pid)
     processes.track(new)
 
-    assert "stopped pid" in note and "relaunched" in note
+    assert "stopped pid" in note
+    assert "relaunched" in note
     assert not alive(old)
     assert driver.check().pid == new
 

@@ -114,7 +114,8 @@ def test_killed_process_restarted_with_exit_code(harness):
     harness.step_until(worker, lambda: len(harness.events("restart_succeeded")) == 2, tick=0)
 
     second = read_pid(harness.pidfile)
-    assert second != first and alive(second)
+    assert second != first
+    assert alive(second)
     attempt = harness.events("restart_attempt")[-1]
     assert attempt["details"] == {"reason": attempt["message"], "exit_code": -9, "attempt": 1,
                                   "target": str(harness.pidfile), "type": "process"}
