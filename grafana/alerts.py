@@ -1,9 +1,9 @@
 """The alert rules, in Grafana's file provisioning format.
 
 Each rule runs one SQL query (A) that returns a row only for what is in the alerting
-condition right now, with one numeric column and string columns that become the alert
-instance's labels: project, agent and agent_id give one instance per agent. B reduces each
-row to its value and C fires when it is above zero.
+condition right now. A row has one numeric column, and string columns that become the
+alert instance's labels, so project, agent and agent_id give one instance per agent. B
+reduces each row to its value and C fires when it is above zero.
 
 An empty result means nothing is wrong, so noDataState is OK. A query error (the database
 is down, a migration is half applied) keeps the last state instead of paging or resolving
@@ -30,7 +30,7 @@ AGENT_LABELS = "p.name AS project, a.name AS agent, a.id::text AS agent_id"
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One rule: its query, how long the condition must hold, and what it says."""
+    """An alert rule: its query, how long the condition must hold, and its messages."""
 
     uid: str
     title: str

@@ -16,7 +16,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 logger = logging.getLogger(__name__)
 
-# Where Grafana's image looks for dashboards once the tree is mounted at
+# The dashboards folder inside Grafana's container, with the tree mounted at
 # /etc/grafana/provisioning.
 DASHBOARDS_PATH = "/etc/grafana/provisioning/dashboards/clevagent"
 

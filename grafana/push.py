@@ -26,13 +26,13 @@ logger = logging.getLogger(__name__)
 
 Action = Literal["created", "updated", "unchanged"]
 
-# What Grafana puts in place of a secret when it returns an object.
+# The placeholder Grafana returns in place of a secret.
 REDACTED = "[REDACTED]"
 
 
 @dataclass(frozen=True)
 class Change:
-    """What a push did to one object."""
+    """The action a push took on one object."""
 
     kind: str
     name: str
@@ -54,7 +54,7 @@ class PushPlan:
 
 
 def contains(current: Any, desired: Any) -> bool:
-    """Return True if current holds every key and value of desired (lists item by item).
+    """Return True if current contains every key and value of desired (lists item by item).
 
     A redacted secret in current matches any desired value.
     """
@@ -74,7 +74,7 @@ def contains(current: Any, desired: Any) -> bool:
 
 
 def _fetch(get: Callable[[], Any]) -> Any | None:
-    """Return what get() returns, or None when Grafana answers 404."""
+    """Return the result of get(), or None when Grafana returns 404."""
     try:
         return get()
     except GrafanaClientError as error:

@@ -13,8 +13,8 @@ from tests.grafana.seed import Seed, seed_fleet
 def seeded(tier) -> Iterator[Seed]:  # type: ignore[no-untyped-def]
     """Return a migrated database of each tier with the seeded fleet.
 
-    Seeding once per module keeps the suite short; the tests only read, except where a
-    test says otherwise and rolls back.
+    Seeding once per module keeps the suite short; the tests only read, except one that
+    writes in a transaction and rolls it back.
     """
     url = tier.new_database()
     migrate(url)

@@ -1,8 +1,9 @@
-"""A loopback stand-in for the parts of Grafana's HTTP API that `clevagent grafana push`
-calls, keeping objects in memory and rejecting malformed payloads as Grafana's API
-reference describes (400 with a message, 401 without a token, 404 for unknown uids, 409
-for a duplicate). Like Grafana, it returns secrets redacted and adds its own defaults to
-what it stores."""
+"""A loopback stand-in for the parts of Grafana's HTTP API that `clevagent grafana push` calls.
+
+It keeps objects in memory and rejects malformed payloads as Grafana's API reference
+describes: 400 with a message, 401 without a token, 404 for unknown uids, 409 for a
+duplicate. Like Grafana, it returns secrets redacted and adds its own defaults to what it
+stores."""
 
 import copy
 import json

@@ -101,7 +101,8 @@ def test_discord_fits_and_mentions_nobody(renderer: Path, firing: int, resolved:
 @pytest.mark.parametrize(("firing", "resolved"), list(cases()))
 def test_slack_escapes_control_characters(renderer: Path, firing: int, resolved: int) -> None:
     text = render(renderer, "clevagent.slack.message", data(firing, resolved))
-    assert "<" not in text and ">" not in text
+    assert "<" not in text
+    assert ">" not in text
     assert not re.search(r"&(?!(amp|lt|gt);)", text)
     assert utf16_length(text) <= 40_000
 
@@ -122,5 +123,6 @@ def test_cut_keeps_whole_characters(renderer: Path) -> None:
     emoji_agent = {**data(1), "alerts": [alert(0)]}
     emoji_agent["alerts"][0]["labels"]["agent"] = "🚀" * 100
     text = render(renderer, "clevagent.telegram.message", emoji_agent)
-    assert "🚀" * 40 in text and "🚀" * 41 not in text
+    assert "🚀" * 40 in text
+    assert "🚀" * 41 not in text
     text.encode("utf-8")  # a split UTF-8 sequence would have failed to decode

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from clevagent_server.grafana.cli import app
 from clevagent_server.grafana.export import render_tree
 from typer.testing import CliRunner
 
-from tests.grafana.queries import PROVISIONING, alert_rules, load_dashboards
+from tests.grafana.queries import PROVISIONING, alert_rules, load_dashboards, panel_queries
 
 REPOSITORY = PROVISIONING.parent
 ALL_CHANNELS = {
@@ -95,7 +96,8 @@ def test_datasource_file() -> None:
     assert source["uid"] == "clevagent-postgres"
     assert source["url"] == "${CLEVAGENT_GRAFANA_DB_HOST}"
     assert source["secureJsonData"] == {"password": "${CLEVAGENT_GRAFANA_DB_PASSWORD}"}
-    assert "password" not in source and "password" not in source["jsonData"]
+    assert "password" not in source
+    assert "password" not in source["jsonData"]
     assert source["jsonData"]["timescaledb"] is True
     assert source["jsonData"]["postgresVersion"] == 1500
 
@@ -210,7 +212,8 @@ def test_policy_references_resolve() -> None:
         assert set(route.get("mute_time_intervals", [])) <= mute_names
         for label, operator, value in route["object_matchers"]:
             assert operator in ("=", "!=", "=~", "!~")
-            assert label == "clevagent_rule" and value in rule_keys
+            assert label == "clevagent_rule"
+            assert value in rule_keys
 
 
 def test_default_policy_uses_builtin_contact_point() -> None:
@@ -254,8 +257,6 @@ def test_compose_file_validates(tmp_path: Path) -> None:
 def test_compose_grafana_matches_sdk_line() -> None:
     compose = yaml.safe_load((REPOSITORY / "docker-compose.yml").read_text())
     image = compose["services"]["grafana"]["image"]
-    from importlib.metadata import version
-
     sdk_line = version("grafana-foundation-sdk").split("!")[1].rsplit(".", 1)[0]
     assert image.startswith(f"grafana/grafana:{sdk_line}.")
     for name, service in compose["services"].items():
@@ -284,3 +285,11 @@ def test_grafana_role_script_creates_reader(pg_database_url: str) -> None:
     finally:
         with psycopg.connect(pg_database_url, autocommit=True) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{login}"')
+
+
+def test_docs_show_every_query() -> None:
+    docs = (REPOSITORY / "docs" / "grafana.md").read_text()
+    for query in panel_queries():
+        assert query.sql in docs, f"docs/grafana.md lacks the query of {query.title}"
+    for rule in alert_rules():
+        assert rule["data"][0]["model"]["rawSql"] in docs, rule["uid"]
