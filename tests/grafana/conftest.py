@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from clevagent_server.db.migrate import migrate
 
+from clevagent_server.db.migrate import migrate
 from tests.grafana.seed import Seed, seed_fleet
 
 

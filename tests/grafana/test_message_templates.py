@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from clevagent_server.grafana.message_templates import TEMPLATE
+from tests.grafana.tools import missing_tool
 
 RENDERER = Path(__file__).parent / "render" / "render.go"
 
@@ -26,7 +28,7 @@ AGENT = (HOSTILE * 6)[:128]
 def renderer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        pytest.skip("go is not installed (apt-get install golang-go)")
+        missing_tool("go is not installed (apt-get install golang-go)")
     directory = tmp_path_factory.mktemp("render")
     binary = directory / "render"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(directory), "GOCACHE": str(directory / "cache"),

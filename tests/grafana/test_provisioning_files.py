@@ -12,11 +12,12 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from clevagent_server.grafana.cli import app
-from clevagent_server.grafana.export import render_tree
 from typer.testing import CliRunner
 
+from clevagent_server.grafana.cli import app
+from clevagent_server.grafana.export import render_tree
 from tests.grafana.queries import PROVISIONING, alert_rules, load_dashboards, panel_queries
+from tests.grafana.tools import missing_tool
 
 REPOSITORY = PROVISIONING.parent
 ALL_CHANNELS = {
@@ -239,9 +240,9 @@ def test_mute_timing_format() -> None:
     assert interval["times"] == [{"start_time": "02:00", "end_time": "04:00"}]
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None,
-                    reason="docker-compose is not installed (apt-get install docker-compose)")
 def test_compose_file_validates(tmp_path: Path) -> None:
+    if shutil.which("docker-compose") is None:
+        missing_tool("docker-compose is not installed (apt-get install docker-compose)")
     required = {"POSTGRES_PASSWORD": "p", "CLEVAGENT_GRAFANA_DB_PASSWORD": "g",
                 "GRAFANA_ADMIN_PASSWORD": "a", "PATH": "/usr/bin:/bin"}
     command = ["docker-compose", "-f", str(REPOSITORY / "docker-compose.yml"), "config", "-q"]
@@ -265,9 +266,10 @@ def test_compose_grafana_matches_sdk_line() -> None:
     assert compose["services"]["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
 
 
-@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
 def test_grafana_role_script_creates_reader(pg_database_url: str) -> None:
     """The compose init script, run by a real psql: its role reads agents, not api_keys."""
+    if shutil.which("psql") is None:
+        missing_tool("psql is not installed (apt-get install postgresql-client)")
     login = f"grafana_{uuid.uuid4().hex[:8]}"
     dbname = psycopg.conninfo.conninfo_to_dict(pg_database_url)["dbname"]
     environ = {"POSTGRES_USER": "postgres", "POSTGRES_DB": str(dbname), "PGHOST": "127.0.0.1",

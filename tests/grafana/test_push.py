@@ -3,12 +3,12 @@
 from collections.abc import Iterator
 
 import pytest
-from clevagent_server.grafana.cli import app
-from clevagent_server.grafana.push import contains
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaBadInputError
 from typer.testing import CliRunner
 
+from clevagent_server.grafana.cli import app
+from clevagent_server.grafana.push import contains
 from tests.grafana.fake_grafana import REDACTED, FakeGrafana
 
 CHANNELS = {
