@@ -36,7 +36,7 @@ class LangfuseDelivery(BaseModel):
     trace_id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
 
     def is_error(self) -> bool:
-        return self.status.lower() == "error"
+        return bool(self.status.lower() == "error")
 
 
 class LangfuseResponse(BaseModel):

@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import class_row
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,11 +46,11 @@ RESTART_EVENTS = {
     "restart_failed": "failed",
 }
 
-# Standard HTTP methods keep their name; anything else is counted as "other" so that a
+# Standard HTTP methods keep their name. Anything else is counted as "other", so that a
 # client cannot create series at will.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-# Seconds. Heartbeat requests take a few milliseconds; the tail reaches the 10 s
+# Seconds. Heartbeat requests take a few milliseconds, and the tail reaches the 10 s
 # statement timeout of the database connections.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -134,14 +134,15 @@ async def read_snapshot(conn: AsyncConnection[Any], max_agents: int) -> Snapshot
 async def _fetch(
     conn: AsyncConnection[Any], row_type: type, query: str, params: dict[str, Any]
 ) -> list[Any]:
+    cursor: AsyncCursor[Any]
     async with conn.cursor(row_factory=class_row(row_type)) as cursor:
         await cursor.execute(queries.load(f"telemetry/{query}"), params)
         return await cursor.fetchall()
 
 
 async def _read_detector_run(conn: AsyncConnection[Any]) -> DetectorRun | None:
-    # detector_runs belongs to the detectors' migrations; without it there is no
-    # detector metric rather than a failed scrape.
+    # detector_runs belongs to the detectors' migrations. Without it, the scrape has no
+    # detector metrics rather than failing.
     cursor = await conn.execute("SELECT to_regclass('detector_runs') IS NOT NULL")
     row = await cursor.fetchone()
     if not row or not row[0]:
@@ -151,7 +152,7 @@ async def _read_detector_run(conn: AsyncConnection[Any]) -> DetectorRun | None:
 
 
 class SnapshotCollector(Collector):
-    """A Prometheus collector over one Snapshot; built afresh for every scrape."""
+    """A Prometheus collector over one Snapshot, built afresh for every scrape."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -306,7 +307,7 @@ def render(snapshot: Snapshot) -> bytes:
     registry.register(SnapshotCollector(snapshot))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Read at scrape time: the merged files of every worker of this server.
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_RequestRegistryCollector())
     return generate_latest(registry)
@@ -336,7 +337,7 @@ router = build_router()
 class RequestMetricsMiddleware:
     """ASGI middleware that observes every HTTP request in REQUEST_DURATION.
 
-    The route label is the matched path template (/api/v1/commands/{id}/result), never the
+    The route label is the matched path template (/api/v1/commands/{command_id}/result), not the
     raw path, and "unmatched" when no route matched, so its values are bounded by the
     application's routes.
     """

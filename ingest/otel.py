@@ -224,6 +224,7 @@ class ProjectValues:
 def _fetch(
     conn: psycopg.Connection, row_type: type, name: str, params: dict[str, Any]
 ) -> list[Any]:
+    cursor: psycopg.Cursor[Any]
     with conn.cursor(row_factory=class_row(row_type)) as cursor:
         cursor.execute(queries.load(f"telemetry/{name}"), params)
         return cursor.fetchall()
@@ -276,8 +277,8 @@ AGENT_GAUGES: Sequence[tuple[str, str, str, Callable[[AgentSnapshot], float | No
      lambda a: a.heartbeat_age_seconds),
 )
 
-# NOTE: the SDK captures chat and messages calls, but a usage item does not say which
-# operation it came from; every usage counter carries gen_ai.operation.name "chat".
+# NOTE: a usage item does not say which operation it came from, so every usage counter
+# carries gen_ai.operation.name "chat", although some items may come from other calls.
 GENAI_OPERATION = "chat"
 
 
@@ -306,8 +307,8 @@ def agent_metric_list(agents: list[AgentSnapshot], now_ns: int) -> Iterator[Metr
         yield _cumulative(name, unit, description, points)
 
     for name, unit, description, reading in AGENT_GAUGES:
-        points = [NumberDataPoint(_agent_attributes(a), 0, now_ns, value)
-                  for a in agents if (value := reading(a)) is not None]
+        points = [NumberDataPoint(_agent_attributes(a), 0, now_ns, gauge_value)
+                  for a in agents if (gauge_value := reading(a)) is not None]
         yield _gauge(name, unit, description, points)
 
     status_points = [
@@ -323,7 +324,9 @@ def event_metric_list(
     agents: list[AgentSnapshot], events: list[EventCount], now_ns: int
 ) -> Iterator[Metric]:
     by_id = {a.agent_id: a for a in agents}
-    loops, restarts, langfuse = [], [], []
+    loops: list[NumberDataPoint] = []
+    restarts: list[NumberDataPoint] = []
+    langfuse: list[NumberDataPoint] = []
     for count in events:
         agent = by_id[count.agent_id]
         attributes = _agent_attributes(agent)
@@ -397,7 +400,7 @@ class ProjectExporters:
         self.conn: psycopg.Connection | None = None
 
     def run_cycle(self, stop: threading.Event) -> None:
-        """Fold the totals and export every enabled project once; never raises."""
+        """Fold the totals and export every enabled project once, logging every error."""
         try:
             self._cycle(stop)
         except Exception:
@@ -446,12 +449,12 @@ class ProjectExporters:
 
     def _keep_exporters_for(self, targets: list[ExportTarget]) -> None:
         # An exporter is bound to one URL: a changed or disabled config replaces it.
-        wanted = {t.project_id: metrics_url(t.endpoint) for t in targets}
+        expected_urls = {t.project_id: metrics_url(t.endpoint) for t in targets}
         for project_id, (url, exporter) in list(self.exporters.items()):
-            if wanted.get(project_id) != url:
+            if expected_urls.get(project_id) != url:
                 exporter.shutdown()
                 del self.exporters[project_id]
-        for project_id, url in wanted.items():
+        for project_id, url in expected_urls.items():
             if project_id not in self.exporters:
                 exporter = OTLPMetricExporter(endpoint=url, timeout=self.export_seconds)
                 self.exporters[project_id] = (url, exporter)

@@ -2,7 +2,6 @@
 Prometheus (Debian's package) and an OTLP/HTTP receiver, all on loopback."""
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -16,24 +15,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.telemetry.telemetry_support import EXPORT_INTERVAL_SECONDS, OtlpReceiver, handler_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import ServerProcess, free_port
+from tests.telemetry.telemetry_support import OtlpReceiver, handler_for, start_telemetry_server
 
 
 @pytest.fixture
-def telemetry_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The shared `server` fixture, with the telemetry thread running every
-    EXPORT_INTERVAL_SECONDS."""
-    monkeypatch.setenv("CLEVAGENT_TELEMETRY_INTERVAL_SECONDS", str(EXPORT_INTERVAL_SECONDS))
+def telemetry_server(
+    pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerProcess]:
+    """A running server whose OTLP exporter runs every EXPORT_INTERVAL_SECONDS."""
     # The exporter talks to loopback receivers; a proxy from the environment must not
     # intercept that.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    return request.getfixturevalue("server")
+    server = start_telemetry_server(pg_database_url, tmp_path)
+    yield server
+    server.stop()
 
 
 # --- Prometheus ---------------------------------------------------------------------

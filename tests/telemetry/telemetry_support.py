@@ -2,16 +2,22 @@
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from clevagent_server.db import database
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
+
+from clevagent_server import admin
+from tests.support import ServerProcess, free_port
 
 # Seconds between two runs of the server's telemetry thread in these tests.
 EXPORT_INTERVAL_SECONDS = 1.0
@@ -46,9 +52,10 @@ class ReceivedExport:
 
 @dataclass
 class OtlpReceiver:
-    """Decodes every POST as an ExportMetricsServiceRequest and keeps it.
+    """An OTLP/HTTP receiver that decodes every POST as an ExportMetricsServiceRequest.
 
-    fail_next answers that many requests with 503 first, as an overloaded collector does.
+    fail_next makes the receiver reject that many requests with 503 first, as an
+    overloaded collector does.
     """
 
     port: int = 0
@@ -91,3 +98,15 @@ def handler_for(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def start_telemetry_server(database_url: str, tmp_path: Path, *args: str) -> ServerProcess:
+    """Start `clevagent serve` with a project, a key and the given extra options."""
+    with database.connect(database_url) as conn:
+        project = admin.create_project(conn, f"telemetry-{uuid.uuid4().hex[:8]}")
+        key = admin.create_key(conn, project["name"], "tests")
+    server = ServerProcess(database_url, free_port(), tmp_path / "serve.log",
+                           extra_args=["--otel-interval", str(EXPORT_INTERVAL_SECONDS), *args])
+    server.project, server.project_id, server.api_key = project["name"], project["id"], key["key"]
+    server.start()
+    return server

@@ -1,14 +1,16 @@
 """GET /metrics: exposition format, event counters, detector metrics and the series cap."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from clevagent_server.ingest.metrics import read_snapshot, render
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.telemetry.telemetry_support import send_heartbeat
+from tests.telemetry.telemetry_support import send_heartbeat, start_telemetry_server
 
 
 def scrape(server: Any) -> dict[str, Any]:
@@ -24,6 +26,13 @@ def sample(families: dict[str, Any], family: str, **labels: str) -> float | None
               and all(s.labels.get(k) == v for k, v in labels.items())]
     assert len(values) <= 1, values
     return values[0] if values else None
+
+
+def heartbeat_request_count(families: dict[str, Any]) -> float:
+    [count] = [s.value for s in families["clevagent_http_server_request_duration_seconds"].samples
+               if s.name == "clevagent_http_server_request_duration_seconds_count"
+               and s.labels["route"] == "/api/v1/heartbeat" and s.labels["status_code"] == "200"]
+    return float(count)
 
 
 def add_events(server: Any, agent_id: int, events: list[tuple[str, str | None]]) -> None:
@@ -101,3 +110,19 @@ def test_agents_past_the_cap_only_count_in_totals(telemetry_server: Any) -> None
     assert sample(families, "clevagent_project_cost_usd", project=telemetry_server.project) == 7.0
     assert sample(families, "clevagent_metrics_agents_omitted") == 2
     assert sample(families, "clevagent_metrics_agent_series_limit") == 1
+
+
+def test_request_counts_merge_across_workers(
+    pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    server = start_telemetry_server(pg_database_url, tmp_path, "--workers", "2")
+    try:
+        for _ in range(20):
+            send_heartbeat(server, agent="busy")
+        # Each scrape is served by whichever worker accepts the connection.
+        counts = [heartbeat_request_count(scrape(server)) for _ in range(6)]
+    finally:
+        server.stop()
+
+    assert counts == [20.0] * 6
