@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import clevagent
@@ -107,8 +108,8 @@ def test_busy_sets_and_clears_deadline(closed_endpoint: str) -> None:
     state = clevagent._client.state  # type: ignore[union-attr]
 
     with clevagent.busy("waiting for the model", timeout=120):
-        inside = state.gauges(now=0.0 + __import__("time").monotonic())
-    after = state.gauges(now=__import__("time").monotonic())
+        inside = state.gauges(now=time.monotonic())
+    after = state.gauges(now=time.monotonic())
 
     assert 119 < inside["busy_seconds"] <= 120
     assert inside["busy_reason"] == "waiting for the model"

@@ -47,7 +47,7 @@ def test_two_line_agent_appears_in_status(server: Any, tmp_path: Path) -> None:
     assert entry["tokens_today"] == 1500
     assert entry["cost_usd_today"] == pytest.approx(0.045)
 
-    # The process ended normally, so its last heartbeat says so.
+    # The process ended normally, so its last heartbeat has the status shutdown.
     rows = heartbeat_rows(server, "two-lines-agent")
     assert rows[-1]["status"] == "shutdown"
     assert [row["seq"] for row in rows] == sorted({row["seq"] for row in rows})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import sys
 from collections.abc import Callable
@@ -83,6 +82,8 @@ def _call_guarded(function: Callable[..., Any], warning: dict[str, Any]) -> None
 
 
 def _accepts_argument(function: Callable[..., Any]) -> bool:
+    import inspect
+
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):

@@ -10,8 +10,8 @@ a fresh set of counters for the next number.
 from __future__ import annotations
 
 import collections
+import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +98,7 @@ class State:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.instance_id = uuid.uuid4().hex
+        self.instance_id = os.urandom(16).hex()
         self.current = Counters()
         self.in_flight: Batch | None = None
         self.next_seq = 1
@@ -117,7 +117,7 @@ class State:
     def reset_after_fork(self) -> None:
         """Give a forked child its own identity and drop counters its parent still sends."""
         self.lock = threading.Lock()
-        self.instance_id = uuid.uuid4().hex
+        self.instance_id = os.urandom(16).hex()
         self.current = Counters()
         self.in_flight = None
         self.next_seq = 1

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import email.utils
-import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+# urllib.request pulls in http.client, ssl and email: imported on the worker thread at
+# the first heartbeat, so that `import clevagent` stays cheap for the agent.
+if TYPE_CHECKING:
+    import urllib.error
 
 from clevagent._version import __version__
 
@@ -36,6 +37,10 @@ class Outcome:
 
 def post_heartbeat(url: str, api_key: str, payload: dict[str, Any], timeout: float) -> Outcome:
     """POST one heartbeat; never raise, whatever the network or the server does."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(
         url,
         data=json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(),
@@ -58,6 +63,8 @@ def post_heartbeat(url: str, api_key: str, payload: dict[str, Any], timeout: flo
 
 
 def _classify_http_error(error: urllib.error.HTTPError) -> Outcome:
+    import http.client
+
     code = error.code
     try:
         detail = error.read()[:500].decode("utf-8", "replace")
@@ -86,6 +93,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
+
+    import email.utils
 
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)

@@ -1,8 +1,8 @@
 """auto_cost: capture token usage of the openai and anthropic libraries.
 
-Neither library is imported by the SDK. A library already imported is wrapped at init();
-one that is installed but not yet imported is wrapped right after the application imports
-it, through a finder on sys.meta_path that removes itself once both are wrapped.
+Neither library is imported by the SDK. A library already imported is wrapped at init().
+One that is installed but not yet imported is wrapped right after the application imports
+it, by a finder on sys.meta_path that removes itself once both are wrapped.
 """
 
 from __future__ import annotations
