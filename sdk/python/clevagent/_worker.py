@@ -149,7 +149,7 @@ class Worker:
         """Return the delay before retry number self.failures: doubling, capped at the
         interval, with jitter so that many agents do not retry in step."""
         ceiling = min(self.interval, FIRST_BACKOFF * 2 ** min(self.failures - 1, 30))
-        return ceiling * random.uniform(0.5, 1.0)
+        return float(ceiling * random.uniform(0.5, 1.0))
 
     def jittered(self, seconds: float) -> float:
         return seconds * random.uniform(1 - JITTER, 1 + JITTER)
