@@ -5,13 +5,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaException
+
 from clevagent_server.grafana import datasource
 from clevagent_server.grafana.datasource import Flavour
 from clevagent_server.grafana.export import render_tree, write_tree
 from clevagent_server.grafana.notifications import configured_channels
 from clevagent_server.grafana.push import PushPlan, push
-from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaException
 
 app = typer.Typer(
     help="Grafana dashboards, alert rules and contact points for ClevAgent.",

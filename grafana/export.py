@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
 from clevagent_server.grafana import alerts, datasource, message_templates, notifications
 from clevagent_server.grafana.dashboards import DASHBOARDS
 from clevagent_server.grafana.datasource import Flavour
 from clevagent_server.grafana.uids import FOLDER_TITLE
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import Dashboard
 
 logger = logging.getLogger(__name__)
 

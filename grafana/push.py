@@ -15,12 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaClientError
+
 from clevagent_server.grafana import alerts, message_templates, notifications
 from clevagent_server.grafana.dashboards import DASHBOARDS
 from clevagent_server.grafana.export import dashboard_json
 from clevagent_server.grafana.uids import FOLDER_TITLE, FOLDER_UID
-from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError
 
 logger = logging.getLogger(__name__)
 

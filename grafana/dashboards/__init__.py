@@ -2,8 +2,9 @@
 
 from collections.abc import Callable
 
-from clevagent_server.grafana.dashboards import agent, cost, events, fleet, runner
 from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from clevagent_server.grafana.dashboards import agent, cost, events, fleet, runner
 
 # Every dashboard the stack provisions, as builder functions, in the order of the file names.
 DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (

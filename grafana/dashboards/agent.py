@@ -1,11 +1,12 @@
 """Agent detail: one agent's heartbeats, tokens, cost, tool calls, iterations and memory,
 with its events as annotations."""
 
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models.dashboard import Dashboard, VariableRefresh
+
 from clevagent_server.grafana.dashboards import panels
 from clevagent_server.grafana.sqlquery import PostgresQuery
 from clevagent_server.grafana.uids import AGENT_DASHBOARD_UID
-from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.models.dashboard import Dashboard, VariableRefresh
 
 # The variable's value is the agent id, because names are only unique within a project;
 # its text is "project / agent".

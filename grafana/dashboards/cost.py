@@ -4,10 +4,11 @@ Calls whose price is unknown (no price for the model) and calls whose usage neve
 are counted separately, because the dollar figures leave them out.
 """
 
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
 from clevagent_server.grafana.dashboards import panels
 from clevagent_server.grafana.dashboards.fleet import TODAY_START
 from clevagent_server.grafana.uids import COST_DASHBOARD_UID
-from grafana_foundation_sdk.models.dashboard import Dashboard
 
 # A day in the project's budget timezone, as the timestamp of its local midnight.
 LOCAL_DAY = (

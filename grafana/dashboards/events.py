@@ -1,8 +1,9 @@
 """Loops and events: what the detectors found, over time and as a list."""
 
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
 from clevagent_server.grafana.dashboards import panels
 from clevagent_server.grafana.uids import EVENTS_DASHBOARD_UID
-from grafana_foundation_sdk.models.dashboard import Dashboard
 
 # The events that start a detection. no_progress_started carries no signal, so it is
 # counted under "no_progress".

@@ -1,9 +1,10 @@
 """Fleet overview: how many agents are in each status, and a table of all of them."""
 
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
 from clevagent_server.grafana.dashboards import panels
 from clevagent_server.grafana.sqlquery import TODAY_START_SQL
 from clevagent_server.grafana.uids import FLEET_DASHBOARD_UID
-from grafana_foundation_sdk.models.dashboard import Dashboard
 
 TODAY_START = TODAY_START_SQL
 

@@ -1,7 +1,5 @@
 """Panel, variable and link helpers shared by the dashboards."""
 
-from clevagent_server.grafana.sqlquery import PostgresQuery
-from clevagent_server.grafana.uids import AGENT_DASHBOARD_UID, DATASOURCE_TYPE, DATASOURCE_UID
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models.dashboard import (
@@ -12,6 +10,9 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+
+from clevagent_server.grafana.sqlquery import PostgresQuery
+from clevagent_server.grafana.uids import AGENT_DASHBOARD_UID, DATASOURCE_TYPE, DATASOURCE_UID
 
 # The rollups hold one row per agent and minute, so finer buckets only add empty points.
 MIN_INTERVAL = "1m"

@@ -1,8 +1,9 @@
 """Runner and restarts: restart events, crash loops and the command queue, per target."""
 
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
 from clevagent_server.grafana.dashboards import panels
 from clevagent_server.grafana.uids import RUNNER_DASHBOARD_UID
-from grafana_foundation_sdk.models.dashboard import Dashboard
 
 # restart_queued comes from the detectors, the others from the runner.
 RESTART_TYPES = (
