@@ -10,15 +10,16 @@ errors reuse it instead of queueing another, so an error storm cannot flood the 
 import logging
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, HTTPException, Request
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field
+
 from clevagent_server.db import queries
 from clevagent_server.ingest.auth import Project, authenticate
 from clevagent_server.ingest.models import MAX_MESSAGE_CHARS, AgentName, Text
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.text import truncate
-from fastapi import APIRouter, Depends, HTTPException, Request
-from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clevagent_server.db import queries
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,6 +29,8 @@ from prometheus_client.registry import Collector
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import class_row
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clevagent_server.db import queries
 
 logger = logging.getLogger(__name__)
 

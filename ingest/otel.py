@@ -20,15 +20,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from clevagent_server.db import database, queries
-from clevagent_server.ingest.auth import Project, authenticate
-from clevagent_server.ingest.metrics import (
-    AGENT_STATUSES,
-    DEFAULT_MAX_AGENT_SERIES,
-    RESTART_EVENTS,
-    AgentSnapshot,
-    EventCount,
-)
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import (
@@ -46,6 +37,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from psycopg.rows import class_row
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from clevagent_server.db import database, queries
+from clevagent_server.ingest.auth import Project, authenticate
+from clevagent_server.ingest.metrics import (
+    AGENT_STATUSES,
+    DEFAULT_MAX_AGENT_SERIES,
+    RESTART_EVENTS,
+    AgentSnapshot,
+    EventCount,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from clevagent_server.db import database
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
 from clevagent_server import admin
+from clevagent_server.db import database
 from tests.support import ServerProcess, free_port
 
 # Seconds between two runs of the server's telemetry thread in these tests.

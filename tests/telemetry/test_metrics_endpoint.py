@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from clevagent_server.ingest.metrics import read_snapshot, render
 from prometheus_client.parser import text_string_to_metric_families
 
+from clevagent_server.ingest.metrics import read_snapshot, render
 from tests.telemetry.telemetry_support import send_heartbeat, start_telemetry_server
 
 

@@ -5,6 +5,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+
 from clevagent_server.ingest.otel import metrics_url, validate_endpoint
 
 
