@@ -61,9 +61,10 @@ def run(url: str, options: ServeOptions) -> None:
         loops.append(
             ("detector", lambda stop: detector_service.run(url, stop, options.detector_interval))
         )
-    with background(loops):
+    with background(loops), _exit_cleanly_on_signals():
         logger.info("serving the API on http://%s:%d", options.host, options.port)
         _run_uvicorn(url, options)
+    logger.info("stopped")
 
 
 def detect(url: str, cycle_seconds: float) -> None:
@@ -112,6 +113,36 @@ def _run_uvicorn(url: str, options: ServeOptions) -> None:
         workers=options.workers,
         **common,  # type: ignore[arg-type]
     )
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+@contextmanager
+def _exit_cleanly_on_signals() -> Iterator[None]:
+    """Let SIGINT and SIGTERM end serve through the normal exit path.
+
+    uvicorn shuts down gracefully on these signals and then raises the signal again for
+    the handler that was installed before it. With Python's defaults that kills the
+    process before atexit handlers run, and one of them stops the embedded PostgreSQL.
+    """
+    import signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _raise_stopped)
+    try:
+        yield
+    except (_Stopped, KeyboardInterrupt):
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
