@@ -8,13 +8,14 @@ failed or rejected, and a finished command takes no second result.
 import logging
 from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
+
 from clevagent_server.db import queries
 from clevagent_server.ingest.auth import Project, authenticate
 from clevagent_server.ingest.models import Text
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.text import truncate
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, ConfigDict
 
 logger = logging.getLogger(__name__)
 

@@ -9,14 +9,15 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
 from clevagent_server.db import queries
 from clevagent_server.ingest.auth import Project, authenticate
 from clevagent_server.ingest.heartbeats import strict_mode_detail
 from clevagent_server.ingest.models import AgentName, Text
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.text import truncate
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 

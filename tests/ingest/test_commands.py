@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-from clevagent_server.db import database
-from clevagent_server.ingest import commands, events
-from clevagent_server.ingest.app import create_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from clevagent_server import admin
+from clevagent_server.db import database
+from clevagent_server.ingest import commands, events
+from clevagent_server.ingest.app import create_app
 
 
 def with_runner_routes(app: FastAPI) -> FastAPI:

@@ -4,6 +4,7 @@ register them. Usage: serve_with_runner_routes.py DATABASE_URL PORT"""
 import sys
 
 import uvicorn
+
 from clevagent_server.ingest import commands, events
 from clevagent_server.ingest.app import create_app
 

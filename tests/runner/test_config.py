@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from clevagent_runner.config import CliValues, ConfigError, load_config, parse_watch
 
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
 from clevagent_runner.client import Outbox
 from clevagent_runner.config import TargetConfig
 from clevagent_runner.docker import DockerDriver, EngineClient, socket_path

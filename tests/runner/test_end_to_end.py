@@ -17,6 +17,7 @@ from tests.runner.helpers import agent_command, alive, read_pid, wait_for
 from tests.support import free_port
 
 HERE = Path(__file__).parent
+HEARTBEAT_INTERVAL = 2.0
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Api:
 
 @pytest.fixture
 def api(server, tmp_path) -> Iterator[Api]:
-    """The server, on the enterprise plan so that a 1 s heartbeat interval is allowed."""
+    """The server, on the enterprise plan so that a 2 s heartbeat interval is allowed."""
     with psycopg.connect(server.database_url, autocommit=True) as conn:
         conn.execute("UPDATE projects SET plan = 'enterprise' WHERE id = %s", (server.project_id,))
     probe = httpx.get(f"{server.url}/api/v1/commands", headers=server.headers(), timeout=10)
@@ -79,7 +80,8 @@ class Runner:
         env = {**os.environ, "CLEVAGENT_API_KEY": api.api_key}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "clevagent_runner", "start", "--config", str(path),
-             "--endpoint", api.url, "--heartbeat-interval", "1", "--check-interval", "0.2",
+             "--endpoint", api.url, "--heartbeat-interval", str(HEARTBEAT_INTERVAL),
+             "--check-interval", "0.2",
              "--state-dir", str(tmp_path / "state"), "--log-level", "DEBUG"],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
@@ -134,7 +136,7 @@ def test_killed_process_restarted_and_reported(api, start_runner, processes, tmp
                       timeout=20)
     restarted_after = time.monotonic() - killed_at
 
-    assert restarted_after < 1.0 + 0.5, "not restarted within one heartbeat interval"
+    assert restarted_after < HEARTBEAT_INTERVAL, "not restarted within one heartbeat interval"
     events = wait_for(lambda: (found := api.events("e2e-bot")) and
                       [e["type"] for e in found].count("restart_succeeded") == 1 and found,
                       timeout=20)
@@ -214,7 +216,7 @@ def test_stop_command_holds_target_stopped(api, start_runner, tmp_path):
 
     wait_for(lambda: not alive(first), timeout=20)
     wait_for(lambda: any(e["type"] == "budget_stop" for e in api.events("e2e-bot")))
-    time.sleep(2)  # two heartbeat intervals in which the runner must not restart it
+    time.sleep(2 * HEARTBEAT_INTERVAL)  # the runner must not restart it meanwhile
     assert [e["type"] for e in api.events("e2e-bot")].count("restart_attempt") == 1
     assert not alive(read_pid(pidfile))
     holds = list((tmp_path / "state" / "holds").glob("*.json"))

@@ -1,12 +1,12 @@
 """The launchd watch type against a stand-in launchctl on PATH."""
 
 import pytest
+
 from clevagent_runner.client import Outbox
 from clevagent_runner.config import TargetConfig
 from clevagent_runner.launchd import LaunchdDriver, parse_print, service_target
 from clevagent_runner.state import StateStore
 from clevagent_runner.worker import TargetWorker
-
 from tests.runner.helpers import install_standin
 
 TARGET = "gui/501/com.me.agent"

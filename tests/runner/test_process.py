@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from clevagent_runner.config import TargetConfig, parse_watch
 from clevagent_runner.liveness import ActionError
 from clevagent_runner.process import ProcessDriver, is_protected, read_pid_file
-
 from tests.runner.helpers import agent_command, alive, read_pid, wait_for
 
 

@@ -1,13 +1,13 @@
 """The systemd watch type against a stand-in systemctl on PATH."""
 
 import pytest
+
 from clevagent_runner.client import Outbox
 from clevagent_runner.config import TargetConfig
 from clevagent_runner.liveness import ActionError
 from clevagent_runner.state import StateStore
 from clevagent_runner.systemd import SystemdDriver
 from clevagent_runner.worker import TargetWorker
-
 from tests.runner.helpers import install_standin
 
 

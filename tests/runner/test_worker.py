@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+
 from clevagent_runner.client import Outbox
 from clevagent_runner.config import TargetConfig
 from clevagent_runner.process import ProcessDriver
 from clevagent_runner.state import StateStore
 from clevagent_runner.worker import Request, TargetWorker
-
 from tests.runner.helpers import agent_command, alive, read_pid, wait_for
 
 # The crashing agents below exit without writing the PID file, so no check can catch them
@@ -45,8 +45,10 @@ class Harness:
         self.workers: list[TargetWorker] = []
 
     def worker(self, **options) -> TargetWorker:
+        # start_timeout is on the fake clock, which step_until advances on every step, so
+        # it is large enough that a slow start on a busy machine does not fail a restart.
         settings = {"relaunch": agent_command(self.pidfile), "stop_timeout": 0.5,
-                    "start_timeout": 5.0, "backoff_initial": 1.0, "stable_seconds": 60.0}
+                    "start_timeout": 10_000.0, "backoff_initial": 1.0, "stable_seconds": 60.0}
         settings.update(options)
         config = TargetConfig(type="process", target=str(self.pidfile), agent="bot", **settings)
         worker = TargetWorker(config, ProcessDriver(config), self.outbox, self.store, 0.1,
