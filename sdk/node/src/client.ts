@@ -82,6 +82,8 @@ export class Client {
   private intervalMs: number;
   private failures = 0;
   private nextSendMs = 0;
+  /** Set by wake() during a request, so the wake is not lost when that request reschedules. */
+  private woken = false;
   private timer: NodeJS.Timeout | null = null;
   private sending: Promise<void> | null = null;
   private disabled = false;
@@ -179,6 +181,7 @@ export class Client {
   /** Sends the next heartbeat now instead of at the end of the interval, unless a retry wait holds. */
   private wake(): void {
     if (this.failures === 0) {
+      this.woken = true;
       this.nextSendMs = this.deps.now();
       this.schedule();
     }
@@ -207,6 +210,7 @@ export class Client {
       return;
     }
     const retrying = this.failures > 0;
+    this.woken = false;
     const batch = this.state.takeBatch();
     const options = { timeoutMs: REQUEST_TIMEOUT_MS, keepProcessAlive: false };
 
@@ -225,7 +229,7 @@ export class Client {
         this.handleOk(batch, outcome.body);
         this.nextSendMs = now + this.jittered(this.intervalMs);
         // After an outage, send what piled up at once instead of one interval later.
-        if (retrying && this.state.hasPendingCounters()) {
+        if (this.woken || (retrying && this.state.hasPendingCounters())) {
           this.nextSendMs = now;
         }
         return;
