@@ -35,6 +35,9 @@ FIRST_EVALUATION_WINDOW = timedelta(hours=1)
 # from 26 hours back therefore covers today in every timezone.
 COST_HORIZON = timedelta(hours=26)
 
+# How long one cycle may spend catching up on uncounted cost before it moves on.
+COST_CATCH_UP_BUDGET_SECONDS = 3.0
+
 
 @dataclass(frozen=True)
 class CycleResult:
@@ -142,15 +145,21 @@ def _resumed_at(state: _State, now: datetime, settings: DetectorSettings) -> dat
 
 def _count_costs(conn: psycopg.Connection, state: _State, now: datetime,
                  settings: DetectorSettings) -> None:
-    """Add the heartbeats received since the watermark to the daily cost totals."""
+    """Add the heartbeats received since the watermark to the daily cost totals.
+
+    A watermark far behind (a first run, or a detector that was down) is caught up in
+    chunks, one statement each, until COST_CATCH_UP_BUDGET_SECONDS have passed; later
+    cycles count the rest.
+    """
     target = now - timedelta(seconds=settings.cost_lag_seconds)
-    after = state.cost_counted_through or target - COST_HORIZON
-    after = max(after, target - COST_HORIZON)
-    through = min(target, after + timedelta(seconds=settings.cost_catch_up_seconds))
-    if through <= after:
-        return
-    execute(conn, "count_costs", {"after": after, "through": through})
-    state.cost_counted_through = through
+    after = max(state.cost_counted_through or target - COST_HORIZON, target - COST_HORIZON)
+    chunk = timedelta(seconds=settings.cost_catch_up_seconds)
+    deadline = time.monotonic() + COST_CATCH_UP_BUDGET_SECONDS
+
+    while after < target and time.monotonic() < deadline:
+        through = min(target, after + chunk)
+        execute(conn, "count_costs", {"after": after, "through": through})
+        state.cost_counted_through = after = through
 
 
 def _observe(conn: psycopg.Connection, state: _State, now: datetime, resumed_at: datetime,
@@ -286,8 +295,8 @@ def _maintain(conn: psycopg.Connection, now: datetime, settings: DetectorSetting
             )
             if not due:
                 return
-            created = execute(conn, "ensure_partitions").fetchone()
-            dropped = execute(conn, "expire_heartbeats").fetchone()
+            created = execute(conn, "ensure_partitions", {"now": now}).fetchone()
+            dropped = execute(conn, "expire_heartbeats", {"now": now}).fetchone()
             execute(conn, "prune_history", {"now": now})
             execute(conn, "mark_maintained", {"now": now})
         _commit(conn)

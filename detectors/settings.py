@@ -34,8 +34,8 @@ class DetectorSettings:
     reevaluate_margin_seconds: float = 5.0
 
     # Daily cost totals count heartbeats older than this lag only, because an ingest
-    # transaction can commit a little after the time it stamped on its rows. After an
-    # outage at most cost_catch_up_seconds of heartbeats are counted per cycle.
+    # transaction can commit a little after the time it stamped on its rows. A watermark
+    # that fell behind is caught up cost_catch_up_seconds of heartbeats per statement.
     cost_lag_seconds: float = 30.0
     cost_catch_up_seconds: float = 3600.0
 

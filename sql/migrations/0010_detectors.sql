@@ -73,3 +73,15 @@ CREATE TABLE detector_daily_costs (
     PRIMARY KEY (agent_id, day)
 );
 CREATE INDEX detector_daily_costs_project_day_idx ON detector_daily_costs (project_id, day);
+
+-- The project's budget timezone if PostgreSQL knows it, else UTC, so that one bad name
+-- cannot fail every cycle. Cheaper per call than a lookup in pg_timezone_names.
+CREATE FUNCTION detector_timezone(name text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM now() AT TIME ZONE name;
+    RETURN name;
+EXCEPTION WHEN invalid_parameter_value THEN
+    RETURN 'UTC';
+END
+$$;

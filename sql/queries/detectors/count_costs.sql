@@ -2,9 +2,8 @@
 -- in its project's budget day. An unknown timezone name counts in UTC rather than
 -- failing the cycle. Heartbeats of agents deleted since are skipped.
 WITH zones AS (
-    SELECT p.id, COALESCE(z.name, 'UTC') AS timezone
+    SELECT p.id, detector_timezone(p.budget_timezone) AS timezone
     FROM projects p
-    LEFT JOIN pg_timezone_names z ON z.name = p.budget_timezone
 ),
 counted AS (
     SELECT h.agent_id,

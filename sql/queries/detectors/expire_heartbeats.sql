@@ -1,2 +1,3 @@
--- Retention on plain PostgreSQL; a no-op on TimescaleDB, whose policies expire chunks.
-SELECT expire_heartbeats()
+-- Retention on plain PostgreSQL, relative to the cycle's time; a no-op on TimescaleDB,
+-- whose retention policies expire chunks.
+SELECT expire_heartbeats(%(now)s)

@@ -2,9 +2,8 @@
 -- as ingest recorded it, the current status and warning, today's cost in its project's
 -- budget day, and the carried loop signals.
 WITH zones AS (
-    SELECT p.id, COALESCE(z.name, 'UTC') AS timezone
+    SELECT p.id, detector_timezone(p.budget_timezone) AS timezone
     FROM projects p
-    LEFT JOIN pg_timezone_names z ON z.name = p.budget_timezone
 )
 SELECT a.id, a.project_id, a.name,
        a.expected_interval_seconds, a.max_tool_calls_per_minute, a.max_identical_messages,

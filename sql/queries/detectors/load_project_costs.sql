@@ -1,8 +1,7 @@
 -- Today's cost of every project that has a daily budget, in its budget day.
 WITH zones AS (
-    SELECT p.id, p.daily_budget_usd, COALESCE(z.name, 'UTC') AS timezone
+    SELECT p.id, p.daily_budget_usd, detector_timezone(p.budget_timezone) AS timezone
     FROM projects p
-    LEFT JOIN pg_timezone_names z ON z.name = p.budget_timezone
     WHERE p.daily_budget_usd IS NOT NULL
 )
 SELECT zones.id, zones.daily_budget_usd::float8, zones.timezone,
