@@ -12,7 +12,7 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 /** How long shutdown() waits for the final heartbeat by default. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 2000;
 
-/** The shortest wait before a retry, even when Retry-After says 0, so a broken server cannot cause a busy loop. */
+/** The minimum wait before a retry, also for Retry-After: 0, so a broken server cannot cause a busy loop. */
 export const MIN_RETRY_DELAY_MS = 1000;
 
 /** Each interval is stretched or shortened by up to this fraction, so agents started together drift apart. */
@@ -151,7 +151,7 @@ export class Client {
     state.iteration = iteration ?? (state.iteration ?? state.pingCount) + 1;
   }
 
-  /** Declares a long call and tells the server at once. Returns the id for endBusy(). */
+  /** Declares a long call and sends the declaration at once. Returns the id for endBusy(). */
   beginBusy(reason: string, seconds: number): number {
     const id = this.state.beginBusy(reason, seconds, this.deps.now());
     // The server should learn about the long call before it would start to wonder.
@@ -178,7 +178,7 @@ export class Client {
     return this.shutdownPromise;
   }
 
-  /** Sends the next heartbeat now instead of at the end of the interval, unless a retry wait holds. */
+  /** Sends the next heartbeat now instead of at the end of the interval, unless the client is waiting to retry. */
   private wake(): void {
     if (this.failures === 0) {
       this.woken = true;
@@ -311,8 +311,8 @@ export class Client {
       return false;
     }
 
-    // Background requests leave the process free to exit; this timer holds it open until
-    // the final heartbeat is delivered or the time is up.
+    // Background requests leave the process free to exit. This ref'd timer keeps it
+    // running until the final heartbeat is delivered or the time is up.
     const keepAlive = setTimeout(() => {}, Math.max(timeoutMs, 0));
     try {
       if (this.sending !== null && !(await settlesWithin(this.sending, deadline - this.deps.now()))) {

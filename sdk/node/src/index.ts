@@ -71,7 +71,7 @@ export function init(options: InitOptions): void {
  * Reports progress from the agent's loop; sent with the next heartbeat. tokensUsed,
  * costUsd and toolCalls add to what this interval used. status, iterationCount and
  * memoryMb are current values that later heartbeats repeat; message is sent once.
- * Without iterationCount, the number of ping() calls stands in for it, so a loop that
+ * Without iterationCount, the number of ping() calls is sent in its place, so a loop that
  * pings shows progress. Does nothing before init().
  */
 export function ping(options: PingOptions = {}): void {
@@ -81,7 +81,7 @@ export function ping(options: PingOptions = {}): void {
 
 /**
  * Records tokens and dollars of one LLM call for the next heartbeat. Never throws, also
- * not for invalid values: the result says `ok: false` with an error instead.
+ * not for invalid values: it returns `ok: false` with an error instead.
  */
 export function logCost(tokens = 0, costUsd = 0): LogCostResult {
   const result: LogCostResult = { ok: false, tokens, costUsd };

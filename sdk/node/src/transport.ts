@@ -130,9 +130,10 @@ export type Classified =
   | { kind: "rejected"; status: number; error: string };
 
 /**
- * Classifies an outcome for the retry policy: 2xx is acknowledged; 401 stops sending;
- * 429 and 503 wait as Retry-After says; network errors, 408, 425 and other 5xx back off;
- * any other status rejects this heartbeat for good, so it is dropped rather than retried.
+ * Classifies an outcome for the retry policy. 2xx acknowledges the heartbeat and 401
+ * stops sending. 429 and 503 wait for the Retry-After delay, while network errors, 408,
+ * 425 and other 5xx back off. Any other status rejects this heartbeat for good, so it is
+ * dropped rather than retried.
  */
 export function classifyOutcome(outcome: PostOutcome, wallClockMs: number): Classified {
   if (outcome.kind === "error") {

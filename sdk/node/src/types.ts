@@ -51,7 +51,7 @@ export interface PingOptions {
   costUsd?: number | null;
   /** Tool calls made since the previous ping. */
   toolCalls?: number | null;
-  /** The agent's current iteration number. Without one, the count of ping() calls stands in. */
+  /** The agent's current iteration number. Without one, the count of ping() calls is sent. */
   iterationCount?: number | null;
   /** Memory use in MiB, repeated by later heartbeats. Until one is given, the SDK sends the process's resident set size. */
   memoryMb?: number | null;

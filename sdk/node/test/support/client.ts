@@ -11,7 +11,7 @@ export interface TestClient {
   ping(options?: PingOptions): void;
 }
 
-/** Builds a client for `endpoint` that sends every second unless `options` says otherwise. */
+/** Builds a client for `endpoint` with a 1 s interval unless `options` sets another. */
 export function makeClient(endpoint: string, options: Partial<InitOptions> = {}, deps: Partial<ClientDependencies> = {}): TestClient {
   const stderr: string[] = [];
   const exits: number[] = [];
