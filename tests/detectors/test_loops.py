@@ -8,8 +8,11 @@ from tests.detectors.world import World
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
+Beat = tuple[datetime, int, dict[str, Any]]
+
+
 def every(agent: int, start: datetime, count: int, step: float,
-          fields: dict[str, Any] | list[dict[str, Any]]) -> list[tuple[datetime, int, dict[str, Any]]]:
+          fields: dict[str, Any] | list[dict[str, Any]]) -> list[Beat]:
     """Return `count` heartbeats `step` seconds apart; a list of fields is used in turn."""
     cycle = fields if isinstance(fields, list) else [fields]
     return [(start + timedelta(seconds=n * step), agent, dict(cycle[n % len(cycle)]))
