@@ -65,7 +65,7 @@ describe("delivery", () => {
     for (const index of [1, 2]) {
       const gap = server.received[index]!.atMs - server.received[index - 1]!.atMs;
       assert.ok(gap >= 880, `gap ${gap} ms is shorter than 1 s - 10%`);
-      assert.ok(gap <= 1300, `gap ${gap} ms is much longer than 1 s + 10%`);
+      assert.ok(gap <= 1600, `gap ${gap} ms is much longer than 1 s + 10%`);
     }
   });
 
@@ -208,7 +208,7 @@ describe("retry timing", () => {
     await waitFor("retry", () => server.received.length >= 2, 6000);
     const gap = server.received[1]!.atMs - server.received[0]!.atMs;
     assert.ok(gap >= 1950, `retried after ${gap} ms, before Retry-After`);
-    assert.ok(gap < 3500, `retried after ${gap} ms, long after Retry-After`);
+    assert.ok(gap < 4500, `retried after ${gap} ms, long after Retry-After`);
   });
 
   test("retry-after HTTP-date delays the retry", async () => {
@@ -219,7 +219,7 @@ describe("retry timing", () => {
     await waitFor("retry", () => server.received.length >= 2, 7000);
     const gap = server.received[1]!.atMs - server.received[0]!.atMs;
     assert.ok(gap >= 1950, `retried after ${gap} ms, before the Retry-After date`);
-    assert.ok(gap < 4000, `retried after ${gap} ms, long after the Retry-After date`);
+    assert.ok(gap < 5000, `retried after ${gap} ms, long after the Retry-After date`);
   });
 
   test("server errors back off exponentially", async () => {
@@ -232,9 +232,25 @@ describe("retry timing", () => {
     const first = server.received[1]!.atMs - server.received[0]!.atMs;
     const second = server.received[2]!.atMs - server.received[1]!.atMs;
     assert.ok(first >= 950, `first retry after ${first} ms, before 1 s`);
-    assert.ok(first < 1600, `first retry after ${first} ms, long after 1 s`);
+    assert.ok(first < 1900, `first retry after ${first} ms, long after 1 s`);
     assert.ok(second >= 1950, `second retry after ${second} ms, before 2 s`);
-    assert.ok(second < 2700, `second retry after ${second} ms, long after 2 s`);
+    assert.ok(second < 3200, `second retry after ${second} ms, long after 2 s`);
+  });
+});
+
+describe("diagnostics", () => {
+  test("debug writes retries to stderr", async () => {
+    server.script.push({ kind: "respond", status: 500, body: { detail: "Internal Server Error" } });
+    const testClient = start({ debug: true });
+    await waitFor("retry", () => server.received.length >= 2, 5000);
+    assert.match(testClient.stderr[0]!, /^clevagent: debug: heartbeat seq 1 failed \(HTTP 500: Internal Server Error\), retrying in \d\.\d s\n$/);
+  });
+
+  test("without debug a retry prints nothing", async () => {
+    server.script.push({ kind: "respond", status: 500, body: { detail: "Internal Server Error" } });
+    const testClient = start();
+    await waitFor("retry", () => server.received.length >= 2, 5000);
+    assert.deepEqual(testClient.stderr, []);
   });
 });
 

@@ -4,6 +4,7 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import clevagent from "../src/index.js";
+import { makeClient } from "./support/client.js";
 import { IngestServer } from "./support/server.js";
 import { waitFor, waitForAsync } from "./support/wait.js";
 
@@ -47,23 +48,21 @@ describe("real ingest server", () => {
   });
 
   test("outage loses no cost and counts it once", async () => {
-    clevagent.init({ apiKey: server.apiKey, agent: "node-outage-agent", endpoint: server.url, interval: 1 });
+    // The client itself, not init(), so the test can see when an attempt failed.
+    const { client } = makeClient(server.url, { apiKey: server.apiKey, agent: "node-outage-agent", interval: 1 });
+    client.start();
     await waitForAsync("first heartbeat", async () => (await server.statusAgent("node-outage-agent")) !== undefined);
 
     await server.stop();
-    assert.equal(clevagent.logCost(2000, 0.5).ok, true);
-    // Let the SDK fail at least once against the stopped server.
-    await new Promise((resolve) => setTimeout(resolve, 6000));
+    client.recordCost(2000, 0.5);
+    await waitFor("a failed attempt", () => client.stats.failedAttempts >= 1, 20_000);
     await server.start();
 
     await waitForAsync("cost after the outage", async () => (await server.statusAgent("node-outage-agent"))?.tokens_today === 2000, 30_000);
-    // A few more heartbeats (every 5 s on this plan) must not count the cost again.
-    const stored = Number(server.query("SELECT count(*) FROM heartbeats h JOIN agents a ON a.id = h.agent_id WHERE a.name = 'node-outage-agent'"));
-    await waitFor("two more heartbeats", () => {
-      const now = Number(server.query("SELECT count(*) FROM heartbeats h JOIN agents a ON a.id = h.agent_id WHERE a.name = 'node-outage-agent'"));
-      return now >= stored + 2;
-    }, 20_000);
-    assert.equal(await clevagent.shutdown(), true);
+    // Two more heartbeats (every 5 s on this plan) must not count the cost again.
+    const acknowledged = client.stats.acknowledged;
+    await waitFor("two more heartbeats", () => client.stats.acknowledged >= acknowledged + 2, 20_000);
+    assert.equal(await client.shutdown(), true);
 
     const agent = await server.statusAgent("node-outage-agent");
     assert.equal(agent?.tokens_today, 2000);
