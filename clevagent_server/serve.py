@@ -105,14 +105,15 @@ def _run_uvicorn(url: str, options: ServeOptions) -> None:
         uvicorn.run(create_app(url), **common)  # type: ignore[arg-type]
         return
     # Worker processes count requests in files that /metrics adds up.
-    metrics.prepare_multiprocess_dir(Path(tempfile.mkdtemp(prefix="clevagent-metrics-")))
-    os.environ["CLEVAGENT_DATABASE_URL"] = url
-    uvicorn.run(
-        "clevagent_server.serve:app_from_environment",
-        factory=True,
-        workers=options.workers,
-        **common,  # type: ignore[arg-type]
-    )
+    with tempfile.TemporaryDirectory(prefix="clevagent-metrics-") as directory:
+        metrics.prepare_multiprocess_dir(Path(directory))
+        os.environ["CLEVAGENT_DATABASE_URL"] = url
+        uvicorn.run(
+            "clevagent_server.serve:app_from_environment",
+            factory=True,
+            workers=options.workers,
+            **common,  # type: ignore[arg-type]
+        )
 
 
 class _Stopped(Exception):

@@ -102,6 +102,13 @@ class HeartbeatBatch(BaseModel):
 
 
 class Warning(BaseModel):
+    """An active detector episode, as the detectors stored it on the agent.
+
+    Extra keys the detectors add (such as the agent's action policy) pass through.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
     type: str
     signal: str | None = None
     value: float | None = None
