@@ -10,7 +10,7 @@
 --      starting its sequence numbers at 1 again is not taken for a retry
 --
 -- Each wrk thread acts as its own SDK instance per agent, with a sequence number that
--- grows by one per heartbeat, so the server never sees a duplicate.
+-- grows by one per heartbeat, so the server receives no duplicates.
 
 local thread_count = 0
 

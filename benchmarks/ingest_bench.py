@@ -58,6 +58,7 @@ class Settings:
     warmup: float
     rounds: int
     connections: int
+    batch_connections: int
     threads: int
     workers: list[int]
     agents: int
@@ -68,7 +69,7 @@ class Settings:
 
 @dataclass
 class Measurement:
-    """One scenario of one round; rates are per second of the measured window."""
+    """One scenario of one round. Rates are per second of the measured window."""
 
     scenario: str
     round: int
@@ -78,6 +79,11 @@ class Measurement:
     latency_p50_ms: float
     latency_p99_ms: float
     errors: int
+    # CPU milliseconds per heartbeat of the server (or baseline client) process tree and of
+    # its PostgreSQL backends. Other load on a shared machine disturbs them less than the
+    # rates. None where a scenario has no such process.
+    process_cpu_ms_per_heartbeat: float | None = None
+    database_cpu_ms_per_heartbeat: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,10 +92,13 @@ class Measurement:
 
 
 class ServerProcess:
-    """A server started by the benchmark; stop() ends it and its workers by pid."""
+    """A server started by the benchmark. stop() ends it and its workers by pid."""
 
-    def __init__(self, name: str, command: list[str], health_url: str, env: dict[str, str]):
+    def __init__(
+        self, name: str, command: list[str], health_url: str, env: dict[str, str], workers: int
+    ):
         self.name = name
+        self.workers = workers
         self.health_url = health_url
         log_path = RESULTS_DIR / f"{name}.log"
         self._log = log_path.open("w")
@@ -110,12 +119,12 @@ class ServerProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer {self.health_url} within "
+        raise RuntimeError(f"{self.name} did not respond on {self.health_url} within "
                            f"{READY_TIMEOUT_SECONDS:.0f} s; see {self._log.name}")
 
     def stop(self) -> None:
-        # uvicorn's supervisor stops its workers on SIGTERM; the recorded worker pids are
-        # killed afterwards only if one of them outlived it.
+        # uvicorn's supervisor stops its workers on SIGTERM. The recorded worker pids are
+        # killed afterwards in case one of them outlived it.
         workers = _descendants(self.process.pid)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -146,6 +155,30 @@ def _kill_if_alive(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """Return the user plus system CPU seconds the given processes used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime and stime are fields 14 and 15 of proc_pid_stat(5), 12 and 13 after the name.
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def backend_pids(database_url: str) -> list[int]:
+    """Return the pids of the PostgreSQL backends connected to the database right now."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 def free_port() -> int:
@@ -212,8 +245,9 @@ def run_wrk(
     settings: Settings, url: str, items: int, keys: list[str], tag: str, duration: float
 ) -> dict[str, Any]:
     """Run wrk with the heartbeat script and return the numbers its done() printed."""
+    connections = settings.connections if items == 1 else settings.batch_connections
     command = [
-        "wrk", "-t", str(settings.threads), "-c", str(settings.connections),
+        "wrk", "-t", str(settings.threads), "-c", str(connections),
         "-d", f"{duration:g}s", "--timeout", "10s", "-s", str(LUA_SCRIPT), url,
         "--", str(items), str(settings.agents), ",".join(keys), tag,
     ]
@@ -226,16 +260,26 @@ def run_wrk(
 
 
 def measure_wrk(
-    settings: Settings, scenario: str, round_number: int, url: str, items: int,
-    keys: list[str], workers: int | None,
+    settings: Settings, scenario: str, round_number: int, server: ServerProcess,
+    path: str, items: int, keys: list[str], database_url: str | None,
 ) -> Measurement:
+    workers = server.workers
     tag = f"{scenario}-{workers}-r{round_number}"
+    url = base_url(server) + path
     if settings.warmup > 0:
         run_wrk(settings, url, items, keys, f"{tag}-warmup", settings.warmup)
+
+    server_pids = [server.process.pid, *_descendants(server.process.pid)]
+    database_pids = backend_pids(database_url) if database_url else []
+    server_cpu = process_cpu_seconds(server_pids)
+    database_cpu = process_cpu_seconds(database_pids)
     numbers = run_wrk(settings, url, items, keys, tag, settings.duration)
+    server_cpu = process_cpu_seconds(server_pids) - server_cpu
+    database_cpu = process_cpu_seconds(database_pids) - database_cpu
 
     seconds = numbers["duration_us"] / 1e6
     requests_per_second = numbers["requests"] / seconds
+    heartbeats = max(1, numbers["requests"] * items)
     errors = sum(numbers["errors"].values())
     return Measurement(
         scenario=scenario,
@@ -246,6 +290,10 @@ def measure_wrk(
         latency_p50_ms=numbers["latency_p50_us"] / 1000,
         latency_p99_ms=numbers["latency_p99_us"] / 1000,
         errors=errors,
+        process_cpu_ms_per_heartbeat=server_cpu * 1000 / heartbeats,
+        database_cpu_ms_per_heartbeat=(
+            database_cpu * 1000 / heartbeats if database_url else None
+        ),
         extra={"wrk": numbers},
     )
 
@@ -278,6 +326,8 @@ def measure_raw(
         latency_p50_ms=numbers["latency_p50_ms"],
         latency_p99_ms=numbers["latency_p99_ms"],
         errors=0,
+        process_cpu_ms_per_heartbeat=numbers["client_cpu_ms_per_row"],
+        database_cpu_ms_per_heartbeat=numbers["database_cpu_ms_per_row"],
         extra={"raw": numbers},
     )
 
@@ -295,10 +345,15 @@ def raw_insert_main(args: argparse.Namespace) -> None:
     measure_from = start + args.warmup
     stop_at = measure_from + args.duration
     latencies: list[list[float]] = [[] for _ in range(args.connections)]
+    backends: list[int] = []
+    # The backends exit with their connections, so their CPU time is read before that.
+    stopped = threading.Barrier(args.connections + 1)
+    measured = threading.Barrier(args.connections + 1)
 
     def insert_loop(index: int) -> None:
         options = connection_options(args.database_url)
         with psycopg.connect(args.database_url, **options) as conn:  # type: ignore[arg-type]
+            backends.append(conn.info.backend_pid)
             rows = _RawRows(args.project_id, agent_ids, index)
             while time.monotonic() < start:
                 time.sleep(0.01)
@@ -307,14 +362,24 @@ def raw_insert_main(args: argparse.Namespace) -> None:
                     conn.execute(statement, rows.next_batch())
                 if began >= measure_from:
                     latencies[index].append(time.monotonic() - began)
+            stopped.wait()
+            measured.wait()
 
     threads = [threading.Thread(target=insert_loop, args=(i,)) for i in range(args.connections)]
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, measure_from - time.monotonic()))
+    client_cpu = time.process_time()
+    database_cpu = process_cpu_seconds(backends)
+    stopped.wait()
+    client_cpu = time.process_time() - client_cpu
+    database_cpu = process_cpu_seconds(backends) - database_cpu
+    measured.wait()
     for thread in threads:
         thread.join()
 
     merged = sorted(value for values in latencies for value in values)
+    rows = max(1, len(merged) * BATCH_SIZE)
     print(json.dumps({
         "table": table,
         "connections": args.connections,
@@ -322,6 +387,8 @@ def raw_insert_main(args: argparse.Namespace) -> None:
         "rows_per_second": len(merged) * BATCH_SIZE / args.duration,
         "latency_p50_ms": _percentile(merged, 50) * 1000,
         "latency_p99_ms": _percentile(merged, 99) * 1000,
+        "client_cpu_ms_per_row": client_cpu * 1000 / rows,
+        "database_cpu_ms_per_row": database_cpu * 1000 / rows,
     }))
 
 
@@ -404,8 +471,9 @@ def _percentile(sorted_values: list[float], percent: float) -> float:
 def noop_server_main(args: argparse.Namespace) -> None:
     """Serve a FastAPI app that validates heartbeats with the server's model and stores nothing."""
     import uvicorn
-    from clevagent_server.ingest.models import Heartbeat
     from fastapi import FastAPI
+
+    from clevagent_server.ingest.models import Heartbeat
 
     app = FastAPI()
 
@@ -424,6 +492,24 @@ def noop_server_main(args: argparse.Namespace) -> None:
 # The run
 
 
+def create_agents(server: ServerProcess, count: int, key: str) -> None:
+    """Send one heartbeat per agent name, so no measured window pays for creating agents."""
+    url = base_url(server) + "/api/v1/heartbeat/batch"
+    for first in range(0, count, BATCH_SIZE):
+        items = [
+            {"agent": f"bench-agent-{agent}", "agent_type": "benchmark", "source": "sdk"}
+            for agent in range(first, min(count, first + BATCH_SIZE))
+        ]
+        request = urllib.request.Request(
+            url,
+            data=json.dumps({"heartbeats": items}).encode(),
+            headers={"Content-Type": "application/json", "X-API-Key": key},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            if response.status != 200:
+                raise RuntimeError(f"creating agents failed with HTTP {response.status}")
+
+
 def start_servers(settings: Settings, database_url: str) -> dict[str, ServerProcess]:
     """Start the no-op app and one `clevagent serve` per worker count, and wait for all."""
     env = dict(os.environ)
@@ -435,6 +521,7 @@ def start_servers(settings: Settings, database_url: str) -> dict[str, ServerProc
             [sys.executable, str(Path(__file__).resolve()), "noop-server", "--port", str(port)],
             f"http://127.0.0.1:{port}/healthz",
             env,
+            workers=1,
         )
         for workers in settings.workers:
             port = free_port()
@@ -444,6 +531,7 @@ def start_servers(settings: Settings, database_url: str) -> dict[str, ServerProc
                  "--port", str(port), "--workers", str(workers), "--log-level", "WARNING"],
                 f"http://127.0.0.1:{port}/healthz",
                 env,
+                workers=workers,
             )
             # Migrations run at start; let each server finish before the next one starts.
             servers[f"serve-{workers}"].wait_ready()
@@ -468,17 +556,18 @@ def run_round(
     database_url: str, project_id: int, keys: list[str],
 ) -> list[Measurement]:
     results: list[Measurement] = []
-    noop_url = f"{base_url(servers['noop'])}/api/v1/heartbeat"
-    results.append(measure_wrk(settings, "noop", round_number, noop_url, 1, keys, 1))
-    report(results[-1])
+    noop = measure_wrk(settings, "noop", round_number, servers["noop"], "/api/v1/heartbeat",
+                       1, keys, None)
+    results.append(noop)
+    report(noop)
 
     for workers in settings.workers:
-        url = base_url(servers[f"serve-{workers}"])
-        single = measure_wrk(settings, "single", round_number, f"{url}/api/v1/heartbeat",
-                             1, keys, workers)
+        server = servers[f"serve-{workers}"]
+        single = measure_wrk(settings, "single", round_number, server, "/api/v1/heartbeat",
+                             1, keys, database_url)
         report(single)
-        batch = measure_wrk(settings, "batch", round_number, f"{url}/api/v1/heartbeat/batch",
-                            BATCH_SIZE, keys, workers)
+        batch = measure_wrk(settings, "batch", round_number, server,
+                            "/api/v1/heartbeat/batch", BATCH_SIZE, keys, database_url)
         report(batch)
         results += [single, batch]
 
@@ -493,9 +582,14 @@ def report(measurement: Measurement) -> None:
         f"{measurement.round:>5}  {measurement.scenario:<11}{workers:>7}"
         f"{measurement.requests_per_second:>12,.0f}{measurement.heartbeats_per_second:>14,.0f}"
         f"{measurement.latency_p50_ms:>9.1f}{measurement.latency_p99_ms:>9.1f}"
-        f"{measurement.errors:>8}",
+        f"{measurement.errors:>8}{_format_cpu(measurement.process_cpu_ms_per_heartbeat):>10}"
+        f"{_format_cpu(measurement.database_cpu_ms_per_heartbeat):>10}",
         flush=True,
     )
+
+
+def _format_cpu(milliseconds: float | None) -> str:
+    return "-" if milliseconds is None else f"{milliseconds:.3f}"
 
 
 def ratios(results: list[Measurement], settings: Settings) -> list[dict[str, Any]]:
@@ -538,7 +632,8 @@ def machine() -> dict[str, Any]:
 def bench_main(args: argparse.Namespace) -> None:
     settings = Settings(
         duration=args.duration, warmup=args.warmup, rounds=args.rounds,
-        connections=args.connections, threads=args.threads, workers=args.workers,
+        connections=args.connections, batch_connections=args.batch_connections,
+        threads=args.threads, workers=args.workers,
         agents=args.agents, keys=args.keys, raw_connections=args.raw_connections,
         admin_url=args.admin_url,
     )
@@ -551,7 +646,9 @@ def bench_main(args: argparse.Namespace) -> None:
         project_id, keys = create_project(database_url, settings.keys)
         servers = start_servers(settings, database_url)
         try:
-            print("round  scenario   workers  requests/s  heartbeats/s  p50 ms  p99 ms  errors")
+            create_agents(servers[f"serve-{settings.workers[0]}"], settings.agents, keys[0])
+            print("round  scenario   workers  requests/s  heartbeats/s  p50 ms  p99 ms  errors"
+                  "  cpu ms/hb  db ms/hb")
             for round_number in range(1, settings.rounds + 1):
                 results += run_round(settings, round_number, servers, database_url,
                                      project_id, keys)
@@ -560,6 +657,12 @@ def bench_main(args: argparse.Namespace) -> None:
 
     summary = ratios(results, settings)
     print_ratios(summary)
+    failed = [m for m in results if m.errors]
+    if failed:
+        # wrk counts non-2xx responses (a 429 from the rate limiter, a 503) as errors. The
+        # rates of such a scenario include cheap error responses, so they are not comparable.
+        names = ", ".join(f"{m.scenario} (round {m.round})" for m in failed)
+        print(f"\nWARNING: requests failed in {names}; see benchmarks/results/*.log")
     write_results(started, info, settings, results, summary)
 
 
@@ -602,6 +705,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="How many times the scenarios run, interleaved.")
     parser.add_argument("--connections", type=int, default=32,
                         help="wrk connections (concurrent requests).")
+    parser.add_argument("--batch-connections", type=int, default=8,
+                        help="wrk connections of the batch scenario; with --agents 1000 "
+                             "more than 10 would put one agent in several requests at once.")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads.")
     parser.add_argument("--workers", type=int, nargs="+", default=[1],
                         help="Worker counts of `clevagent serve` to measure, e.g. 1 2.")
