@@ -80,13 +80,17 @@ def test_loop_and_restart_events_are_counted(telemetry_server: Any) -> None:
     assert sample(families, restarts, **labels, event="failed") is None
 
 
-def test_detector_run_is_exported(telemetry_server: Any) -> None:
-    with psycopg.connect(telemetry_server.database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO detector_runs (started_at, finished_at, duration_seconds, "
-                     "agents_checked, events_written) VALUES "
-                     "(now() - interval '1 second', now(), 0.042, 7, 2)")
-
-    families = scrape(telemetry_server)
+def test_detector_run_is_exported(pg_database_url: str, tmp_path: Path) -> None:
+    # The server's own detector would record newer runs than the one inserted here.
+    server = start_telemetry_server(pg_database_url, tmp_path, "--no-detectors")
+    try:
+        with psycopg.connect(server.database_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO detector_runs (started_at, finished_at, duration_seconds, "
+                         "agents_checked, events_written) VALUES "
+                         "(now() - interval '1 second', now(), 0.042, 7, 2)")
+        families = scrape(server)
+    finally:
+        server.stop()
 
     assert sample(families, "clevagent_detector_last_run_duration_seconds") == 0.042
     assert sample(families, "clevagent_detector_last_run_agents_checked") == 7
