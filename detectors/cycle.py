@@ -27,11 +27,11 @@ logger = logging.getLogger(__name__)
 CYCLE_LOCK_KEY = 7_362_548_010
 LEADER_LOCK_KEY = 7_362_548_011
 
-# On the very first cycle, agents that sent a heartbeat this recently have their
-# repetition and spike signals evaluated; later cycles look at what arrived since.
+# The first cycle evaluates repetition and spikes for agents seen this recently. Later
+# cycles evaluate the agents whose heartbeats arrived since the previous one.
 FIRST_EVALUATION_WINDOW = timedelta(hours=1)
 
-# A budget day starts at most 25 hours before now (on the day clocks go back); counting
+# A budget day starts at most 25 hours before now, on the day clocks go back. Counting
 # from 26 hours back therefore covers today in every timezone.
 COST_HORIZON = timedelta(hours=26)
 
@@ -41,7 +41,7 @@ COST_CATCH_UP_BUDGET_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class CycleResult:
-    """What one cycle did. `ran` is False when another cycle held the lock."""
+    """The outcome of one cycle. `ran` is False when another cycle held the lock."""
 
     now: datetime
     ran: bool
