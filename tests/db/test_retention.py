@@ -9,6 +9,7 @@ one day after it left its plan's window.
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 RETENTION_DAYS = {"free": 7, "starter": 30, "pro": 90, "enterprise": 365}
 
@@ -96,3 +97,29 @@ def test_rollup_is_real_time(tier, database_url):
         (minute - timedelta(minutes=1), 1, 7, 0.5),
         (minute, 3, 175, 1.5),
     ]
+
+
+def test_old_chunks_are_compressed_and_readable(tier, database_url):
+    if tier.name != "timescaledb":
+        pytest.skip("compression is a TimescaleDB policy")
+    old = datetime.now(UTC) - timedelta(days=5)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        insert(conn, "heartbeats_pro", old, 11)
+        insert(conn, "heartbeats_pro", datetime.now(UTC), 12)
+        jobs = conn.execute(
+            "SELECT job_id FROM timescaledb_information.jobs"
+            " WHERE proc_name = 'policy_compression' AND hypertable_name = 'heartbeats_pro'"
+        ).fetchall()
+        for (job_id,) in jobs:
+            conn.execute("CALL run_job(%s)", (job_id,))
+        compressed = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.chunks"
+            " WHERE hypertable_name = 'heartbeats_pro' AND is_compressed"
+        ).fetchone()
+        tokens = conn.execute(
+            "SELECT array_agg(tokens_used ORDER BY time) FROM heartbeats WHERE plan = 'pro'"
+        ).fetchone()
+
+    assert len(jobs) == 1
+    assert compressed == (1,)
+    assert tokens == ([11, 12],)
