@@ -20,7 +20,7 @@ KEY_DISPLAY_CHARS = 10
 
 
 class AdminError(Exception):
-    """A request that cannot be carried out as given; the message says why and what to do."""
+    """A request that cannot be carried out as given, with a message naming the fix."""
 
 
 def plans(conn: psycopg.Connection) -> list[dict[str, Any]]:
@@ -69,10 +69,10 @@ def get_project(conn: psycopg.Connection, project: str) -> dict[str, Any]:
 
 
 def set_plan(conn: psycopg.Connection, project: str, plan: str) -> dict[str, Any]:
-    """Move a project to another plan; its new heartbeats go to that plan's table.
+    """Move a project to another plan, whose table receives the project's new heartbeats.
 
     On a downgrade, the rows in the old table that the new plan would not keep are
-    deleted once; the remaining ones age out under the old table's policy.
+    deleted once. The remaining ones age out under the old table's policy.
     """
     current = get_project(conn, project)
     new_plan = _check_plan(conn, plan)

@@ -1,4 +1,4 @@
-"""How CLI commands print their results: JSON for scripts, aligned text for people."""
+"""Printing of CLI results: JSON for scripts, aligned text for people."""
 
 import json
 from datetime import datetime

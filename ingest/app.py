@@ -44,7 +44,7 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # wait=False: the API starts (and answers 503) while the database is down.
+        # wait=False: the API starts, and responds 503, while the database is down.
         await pool.open(wait=False)
         tasks = [
             asyncio.create_task(state.writer.run(), name="heartbeat-writer"),
@@ -76,7 +76,7 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
-        """Report whether the API is up and its database answers."""
+        """Report whether the API is up and its database responds."""
         async with state.connection() as conn:
             await conn.execute("SELECT 1")
         return {"status": "ok"}

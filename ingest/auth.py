@@ -1,7 +1,7 @@
 """API key authentication and the per-key rate limit, as one FastAPI dependency.
 
 Keys are looked up by their SHA-256. Lookups are cached for a short time so that the hot
-path does not query the database per request; a revoked key stops working within
+path does not query the database per request. A revoked key stops working within
 KEY_CACHE_SECONDS.
 """
 

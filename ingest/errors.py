@@ -57,7 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Answer 413 to any request whose body exceeds max_bytes, declared or streamed."""
+    """Reject with 413 any request whose body exceeds max_bytes, declared or streamed."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app

@@ -156,7 +156,9 @@ def _item_response(outcome: RowOutcome, row: HeartbeatRow, project: Project) -> 
 
 
 def _error_item(index: int, item: Any, status_code: int, detail: Any) -> dict[str, Any]:
-    agent = item if isinstance(item, str) else item.get("agent") if isinstance(item, dict) else None
+    agent = item
+    if isinstance(item, dict):
+        agent = item.get("agent")
     return {
         "index": index,
         "agent": agent[:200] if isinstance(agent, str) else None,

@@ -1,8 +1,8 @@
 """Request and response bodies of the heartbeat API.
 
-Field names and limits follow the hosted product; the extension fields (usage,
-fingerprints, instance_id, seq, busy_seconds, restart_*) are optional so that clients
-written for the hosted API keep working unchanged.
+Field names and limits follow the hosted product. The extension fields (usage,
+fingerprints, instance_id, seq, busy_seconds, restart_*) are optional, so clients written
+for the hosted API keep working unchanged.
 """
 
 import math

