@@ -5,6 +5,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
 from clevagent_server.db import queries
 from clevagent_server.db.database import DatabaseUnavailable, connection_options
 from clevagent_server.ingest import (
@@ -20,8 +23,6 @@ from clevagent_server.ingest.agents import AgentDirectory
 from clevagent_server.ingest.errors import BodySizeLimit, install_error_handlers
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.writer import HeartbeatWriter
-from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from fastapi import HTTPException, Request
+
 from clevagent_server.ingest.ratelimit import retry_after_seconds
 from clevagent_server.ingest.state import IngestState
-from fastapi import HTTPException, Request
 
 logger = logging.getLogger(__name__)
 

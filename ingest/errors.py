@@ -9,11 +9,12 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from clevagent_server.db.database import DatabaseUnavailable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clevagent_server.db.database import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 

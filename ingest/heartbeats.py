@@ -3,6 +3,9 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
+
 from clevagent_server.ingest.agents import AgentRef
 from clevagent_server.ingest.auth import Project, authenticate
 from clevagent_server.ingest.errors import validation_detail
@@ -15,8 +18,6 @@ from clevagent_server.ingest.models import (
 from clevagent_server.ingest.pricing import price_usage
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.writer import HeartbeatRow, RowOutcome
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import TypeAdapter, ValidationError
 
 router = APIRouter(prefix="/api/v1", tags=["heartbeats"])
 

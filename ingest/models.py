@@ -9,8 +9,9 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from clevagent_server.ingest.text import clean_text, truncate
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from clevagent_server.ingest.text import clean_text, truncate
 
 MAX_MESSAGE_CHARS = 2000
 MAX_BATCH_ITEMS = 100

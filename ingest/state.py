@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
 from clevagent_server.db.database import DatabaseUnavailable
 from clevagent_server.ingest.ratelimit import InProcessRateLimiter, RateLimiter
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 if TYPE_CHECKING:
     from clevagent_server.ingest.agents import AgentDirectory

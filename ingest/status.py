@@ -2,11 +2,12 @@
 
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Query, Request
+
 from clevagent_server.db import queries
 from clevagent_server.ingest.auth import Project, authenticate
 from clevagent_server.ingest.models import StatusResponse
 from clevagent_server.ingest.state import IngestState
-from fastapi import APIRouter, Depends, Query, Request
 
 router = APIRouter(prefix="/api/v1", tags=["status"])
 

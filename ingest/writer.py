@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+
 from clevagent_server.db import queries
 from clevagent_server.db.database import DatabaseUnavailable
 from clevagent_server.ingest.state import IngestState

@@ -11,6 +11,7 @@ from typing import Literal
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
 from clevagent_server.db import embedded
 
 Flavour = Literal["timescaledb", "postgres"]

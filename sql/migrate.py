@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+
 from clevagent_server.db.database import Flavour, connect, detect_flavour, recorded_flavour
 
 logger = logging.getLogger(__name__)

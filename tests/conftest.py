@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from clevagent_server.db.migrate import migrate
 
+from clevagent_server.db.migrate import migrate
 from tests.support import ServerProcess, free_port, start_server
 
 ROOT = Path(__file__).resolve().parent.parent

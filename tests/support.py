@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from clevagent_server.db import database
 
 from clevagent_server import admin
+from clevagent_server.db import database
 
 
 def free_port() -> int:

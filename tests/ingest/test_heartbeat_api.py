@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from clevagent_server.db import database
-from clevagent_server.db.migrate import migrate
 
 from clevagent_server import admin
+from clevagent_server.db import database
+from clevagent_server.db.migrate import migrate
 from tests.support import ServerProcess, start_server
 
 INVALID_KEY = {"detail": "Invalid or missing X-API-Key header"}

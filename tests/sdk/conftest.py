@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import clevagent
 import httpx
 import psycopg
 import pytest
+
+import clevagent
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -10,11 +10,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import clevagent
 import pytest
+from conftest import captured
+
+import clevagent
 from clevagent._config import DEFAULT_ENDPOINT, resolve_endpoint
 from clevagent._fingerprint import canonical_json, prompt_fingerprint, tool_call_fingerprint
-from conftest import captured
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -184,8 +185,9 @@ def test_import_hook_wraps_library_imported_after_init(tmp_path: Path,
 
 def test_failing_capture_never_breaks_the_call(vendor: object, closed_endpoint: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from clevagent.autocost import _patch, _usage
     from openai import OpenAI
+
+    from clevagent.autocost import _patch, _usage
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("capture bug")

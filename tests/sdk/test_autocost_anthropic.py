@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Callable, Iterator
 
 import anthropic
-import clevagent
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 from anthropic.types import Message
 from conftest import captured, usage_of
 from vendor_standin import Tokens, VendorStandIn
+
+import clevagent
 
 MODEL = "claude-3-5-haiku-latest"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

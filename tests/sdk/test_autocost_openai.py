@@ -6,7 +6,6 @@ import asyncio
 import gc
 from collections.abc import Callable, Iterator
 
-import clevagent
 import openai
 import pytest
 from conftest import captured, usage_of
@@ -14,6 +13,8 @@ from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 from vendor_standin import Tokens, VendorStandIn
+
+import clevagent
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 

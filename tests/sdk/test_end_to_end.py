@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import clevagent
 import pytest
 from conftest import agent_status, heartbeat_rows, wait_until
 from openai import OpenAI
 from vendor_standin import Tokens, VendorStandIn
+
+import clevagent
 
 TWO_LINES = textwrap.dedent("""
     import os, clevagent

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import clevagent
 import pytest
 from conftest import captured, usage_of
 
+import clevagent
+
 pytest.importorskip("langchain_core")
 
-from clevagent.integrations.langchain import ClevAgentCallbackHandler  # noqa: E402
 from langchain_core.language_models.fake_chat_models import (  # noqa: E402
     FakeMessagesListChatModel,
 )
 from langchain_core.messages import AIMessage  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
+
+from clevagent.integrations.langchain import ClevAgentCallbackHandler  # noqa: E402
 
 
 @tool

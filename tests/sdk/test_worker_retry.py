@@ -9,11 +9,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import clevagent
 import pytest
-from clevagent._transport import MAX_RETRY_AFTER, parse_retry_after
 from conftest import captured, wait_until
 from scripted_ingest import Received, Reply, ScriptedIngest, ok_reply
+
+import clevagent
+from clevagent._transport import MAX_RETRY_AFTER, parse_retry_after
 
 LOOP_WARNING = {"type": "loop", "signal": "tool_call_rate", "value": 30.0,
                 "threshold": 10.0, "message": "30 tool calls in the last minute"}
