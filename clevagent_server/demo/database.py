@@ -24,15 +24,6 @@ logger = logging.getLogger(__name__)
 
 PROJECT_NAME = "demo"
 
-# Agent settings the demo may set. NOTE: these are written straight into the agents
-# table because the demo prepares the database before its server starts; the same
-# columns are what PUT /api/v1/agents/{id} sets on a running server.
-AGENT_SETTING_COLUMNS = frozenset({
-    "expected_interval_seconds", "max_tool_calls_per_minute", "max_identical_messages",
-    "token_spike_multiplier", "daily_budget_usd", "auto_restart", "on_loop",
-    "on_cost_exceeded",
-})
-
 LOWER_PLAN_INTERVAL = "UPDATE plans SET min_interval_seconds = %(seconds)s WHERE name = %(plan)s"
 
 NEW_EVENTS = """
@@ -66,8 +57,12 @@ def recreate_database(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
-def prepare(url: str) -> tuple[int, str]:
-    """Migrate, create the demo project, its key and its agents; return (project id, key)."""
+def prepare(url: str) -> tuple[int, str, dict[str, int]]:
+    """Migrate, create the demo project, its key and its agents.
+
+    Returns the project's id, the API key and the agents' ids by name. The agents'
+    settings are left to PUT /api/v1/agents/{id} once the server runs.
+    """
     migrate(url)
     with connect(url) as conn:
         with conn.transaction():
@@ -75,25 +70,11 @@ def prepare(url: str) -> tuple[int, str]:
                          {"seconds": scenario.HEARTBEAT_SECONDS, "plan": scenario.DEMO_PLAN})
         project = admin.create_project(conn, PROJECT_NAME, plan=scenario.DEMO_PLAN)
         key = admin.create_key(conn, PROJECT_NAME, name="demo")
-        for agent in scenario.AGENTS:
-            registered = admin.register_agent(conn, PROJECT_NAME, agent.name, "demo")
-            configure_agent(conn, registered["id"], agent.settings)
-    return int(project["id"]), str(key["key"])
-
-
-def configure_agent(conn: psycopg.Connection, agent_id: int, settings: dict[str, Any]) -> None:
-    unknown = set(settings) - AGENT_SETTING_COLUMNS
-    if unknown:
-        raise ValueError(f"unknown agent settings {sorted(unknown)}")
-    if not settings:
-        return
-    assignments = sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column))
-        for column in settings
-    )
-    statement = sql.SQL("UPDATE agents SET {} WHERE id = %(agent_id)s").format(assignments)
-    with conn.transaction():
-        conn.execute(statement, {**settings, "agent_id": agent_id})
+        agent_ids = {
+            agent.name: int(admin.register_agent(conn, PROJECT_NAME, agent.name, "demo")["id"])
+            for agent in scenario.AGENTS
+        }
+    return int(project["id"]), str(key["key"]), agent_ids
 
 
 def new_events(conn: psycopg.Connection, project_id: int, after_id: int) -> list[dict[str, Any]]:

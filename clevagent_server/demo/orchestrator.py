@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_SECONDS = 120.0
 POLL_SECONDS = 0.5
 SERVER_START_TIMEOUT_SECONDS = 90.0
-PID_FILE_TIMEOUT_SECONDS = 30.0
+SETTINGS_TIMEOUT_SECONDS = 30.0
 MARKER_FILE = ".clevagent-demo"
 SUMMARY_FILE = "summary.json"
 
@@ -135,13 +135,14 @@ def _start_and_watch(run_dir: Path, options: DemoOptions, stop: threading.Event,
 
     view.note("creating the demo project, its API key and five agents")
     database.recreate_database(url)
-    project_id, api_key = database.prepare(url)
+    project_id, api_key, agent_ids = database.prepare(url)
     vendor_url, stats = stack.enter_context(running_vendor())
     stack.callback(_stop_children, processes, run_dir)
     _check(stop)
 
     view.note("starting the server (API and detectors)")
     api_url = _start_server(url, run_dir, processes, stop)
+    _configure_agents(api_url, api_key, agent_ids)
     env = _child_environment(api_key, api_url, vendor_url)
     view.note(f"starting five agents against {api_url}, and the runner")
     _start_agents(env, run_dir, processes)
@@ -222,6 +223,28 @@ def _start_server(url: str, run_dir: Path, processes: ProcessGroup,
                             f"{SERVER_START_TIMEOUT_SECONDS:.0f} s; see {log}")
         stop.wait(0.2)
     return api_url
+
+
+def _configure_agents(api_url: str, api_key: str, agent_ids: dict[str, int]) -> None:
+    """Apply each agent's settings through PUT /api/v1/agents/{id}, as a user would."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for agent in scenario.AGENTS:
+        request = urllib.request.Request(
+            f"{api_url}/api/v1/agents/{agent_ids[agent.name]}", method="PUT",
+            data=json.dumps(agent.settings).encode(),
+            headers={"X-API-Key": api_key, "Content-Type": "application/json"},
+        )
+        try:
+            with opener.open(request, timeout=SETTINGS_TIMEOUT_SECONDS):
+                pass
+        except urllib.error.HTTPError as error:
+            body = error.read().decode(errors="replace")
+            raise DemoError(
+                f"PUT /api/v1/agents/{agent_ids[agent.name]} ({agent.name}) failed with "
+                f"{error.code}: {body}"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            raise DemoError(f"setting up {agent.name} failed: {error}") from None
 
 
 def _healthy(api_url: str) -> bool:

@@ -54,7 +54,7 @@ class DemoAgent:
     # Seconds from the fault's start to the detection event. The typical latency on an
     # idle machine is a few seconds; the bound leaves room for a loaded one.
     latency_bound_seconds: float
-    # Columns of the agents table set before the agent starts.
+    # Settings sent with PUT /api/v1/agents/{id} before the agent starts.
     settings: dict[str, Any] = field(default_factory=dict)
     # The runner watches this agent's PID file and relaunches it when it dies.
     watched_by_runner: bool = False
