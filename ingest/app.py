@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from clevagent_server.db import queries
 from clevagent_server.db.database import DatabaseUnavailable, connection_options
 from clevagent_server.ingest import (
+    agents_api,
     commands,
     events,
     heartbeats,
@@ -72,7 +73,7 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     metrics.install_request_metrics(app)
-    for module in (heartbeats, status, commands, events, langfuse, otel, metrics):
+    for module in (heartbeats, status, agents_api, commands, events, langfuse, otel, metrics):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

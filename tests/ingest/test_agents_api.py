@@ -34,8 +34,9 @@ def create_agent(server: ServerProcess, name: str = "research-bot") -> int:
 def put(server: ServerProcess, agent_id: int, body: Any, path: str = "/api/v1/agents",
         headers: dict[str, str] | None = None) -> httpx.Response:
     content = body if isinstance(body, str) else None
-    return httpx.put(f"{server.url}{path}/{agent_id}", headers=headers or {
-        **server.headers(), "Content-Type": "application/json"},
+    if headers is None:
+        headers = {**server.headers(), "Content-Type": "application/json"}
+    return httpx.put(f"{server.url}{path}/{agent_id}", headers=headers,
         content=content, json=None if content else body)
 
 
