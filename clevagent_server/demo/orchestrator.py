@@ -66,7 +66,7 @@ class DemoOptions:
 
 
 class DemoError(Exception):
-    """A step of the demo failed; the message says which and where its log is."""
+    """A failed step of the demo; the message names the step and its log file."""
 
 
 class _Interrupted(Exception):
@@ -81,11 +81,17 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     """
     stop = threading.Event()
     try:
-        with _stop_on_signals(stop), _run_directory(options.data_dir) as run_dir:
-            return _run(run_dir, options, stop, out)
+        run_dir = _claim(options.data_dir) if options.data_dir else _temporary_directory()
     except DemoError as error:
         print(f"error: {error}", file=out, flush=True)
         return EXIT_FAILED
+
+    with _stop_on_signals(stop):
+        status = _run(run_dir, options, stop, out)
+    # A temporary directory is kept after a failure, for its logs.
+    if options.data_dir is None and status != EXIT_FAILED:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return status
 
 
 def _run(run_dir: Path, options: DemoOptions, stop: threading.Event, out: TextIO) -> int:
@@ -156,7 +162,7 @@ def _start_and_watch(run_dir: Path, options: DemoOptions, stop: threading.Event,
 
 def _watch(observer: Observer, view: View, options: DemoOptions, stop: threading.Event,
            processes: ProcessGroup, run_dir: Path) -> None:
-    """Poll and redraw until done, the time is up, or a signal asks to stop."""
+    """Poll and redraw until every fault was detected, the time is up, or a signal came."""
     begun = time.monotonic()
     limit = options.duration_seconds or options.max_seconds
     while not stop.is_set():
@@ -219,7 +225,7 @@ def _start_server(url: str, run_dir: Path, processes: ProcessGroup,
         if child.popen is not None and child.popen.poll() is not None:
             raise DemoError(f"the server exited with status {child.popen.returncode}; see {log}")
         if time.monotonic() > deadline:
-            raise DemoError(f"the server did not answer within "
+            raise DemoError(f"the server did not respond to /healthz within "
                             f"{SERVER_START_TIMEOUT_SECONDS:.0f} s; see {log}")
         stop.wait(0.2)
     return api_url
@@ -384,18 +390,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def _run_directory(data_dir: Path | None) -> Iterator[Path]:
-    """Yield the demo's directory: data_dir, or a temporary one removed afterwards."""
-    if data_dir is not None:
-        yield _claim(data_dir)
-        return
+def _temporary_directory() -> Path:
     path = Path(tempfile.mkdtemp(prefix="clevagent-demo-")).resolve()
     (path / MARKER_FILE).touch()
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    return path
 
 
 def _claim(data_dir: Path) -> Path:

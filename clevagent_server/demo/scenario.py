@@ -13,11 +13,11 @@ from typing import Any
 HEARTBEAT_SECONDS = 1
 DEMO_PLAN = "enterprise"
 
-# Seconds between detector cycles in the demo's server. Deliberately not a multiple of the
-# heartbeat interval: a cycle skips the status change of an agent whose heartbeat arrives
+# Seconds between detector cycles in the demo's server, deliberately not a multiple of the
+# heartbeat interval. A cycle skips the status change of an agent whose heartbeat arrives
 # while it runs, and the SDK schedules its next heartbeat one interval after the previous
-# one returned, so with equal periods the two can stay in step and an agent's status can
-# lag its detection event for a minute (seen with 1 s and 1 s).
+# one returned. With equal periods the two can stay in step, and an agent's status then
+# lags its detection event (seen for a minute with 1 s and 1 s).
 DETECTOR_INTERVAL_SECONDS = 1.5
 
 # Agents behave well for this long before their fault starts, so the fleet table first
@@ -28,8 +28,8 @@ NORMAL_PHASE_SECONDS = 6.0
 # that was killed with SIGKILL does not run forever.
 AGENT_MAX_SECONDS = 600.0
 
-# Stand-in model prices come from genai-prices on the server; these are OpenAI models it
-# knows, so the cost shown is what the real vendor would charge for the same usage.
+# The server prices the stand-in's usage with genai-prices, which has prices for these
+# OpenAI models, so the cost shown is what the vendor would charge for the same usage.
 CHEAP_MODEL = "gpt-4o-mini"
 EXPENSIVE_MODEL = "gpt-4o"
 
@@ -46,7 +46,7 @@ class DemoAgent:
 
     name: str
     behaviour: str
-    # What goes wrong, in a few words; None for the agent that stays healthy.
+    # The fault in a few words, or None for the agent that stays healthy.
     fault: str | None
     # The agent_events type that shows the fault was caught; None when nothing should fire.
     detection: str | None

@@ -82,10 +82,10 @@ def test_demo_detects_every_fault_in_time(tmp_path):
     result = subprocess.run(demo_command(data_dir), capture_output=True, text=True,
                             timeout=DEMO_TIMEOUT_SECONDS)
     elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads((data_dir / "summary.json").read_text())
     outcomes = {entry["agent"]: entry for entry in summary["agents"]}
 
-    assert result.returncode == 0, result.stdout + result.stderr
     assert elapsed < 120, f"the demo took {elapsed:.0f} s"
     assert "no real vendor was called" in result.stdout
     assert set(outcomes) == {agent.name for agent in AGENTS}
