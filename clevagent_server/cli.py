@@ -16,6 +16,7 @@ from clevagent_server.db import database
 from clevagent_server.db.database import DatabaseUnavailable
 from clevagent_server.db.migrate import MigrationError, migrate
 from clevagent_server.db.migrate import status as migration_status
+from clevagent_server.demo.cli import demo_command
 from clevagent_server.grafana import cli as grafana_cli
 from clevagent_server.output import emit
 
@@ -33,6 +34,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(key_app, name="key")
 app.add_typer(agent_app, name="agent")
 app.add_typer(grafana_cli.app, name="grafana")
+app.command("demo")(demo_command)
 
 DatabaseUrl = Annotated[
     str | None,

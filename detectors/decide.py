@@ -358,7 +358,7 @@ def _no_progress_signal(agent: Agent, stalled: float, settings: DetectorSettings
         f"while heartbeats continue (limit {limit:.0f} s)"
     )
     details = {"iteration": agent.last_iteration}
-    return Signal(NO_PROGRESS_SIGNAL, round(stalled), limit, message, details)
+    return Signal(NO_PROGRESS_SIGNAL, float(round(stalled)), float(limit), message, details)
 
 
 def _episode_details(signal: Signal) -> dict[str, Any]:

@@ -1,3 +1,4 @@
+
 """Writing a Plan: one statement per kind of row, in one transaction.
 
 Decisions are applied first; the events and commands that belong to a decision are
@@ -6,6 +7,7 @@ longer matched, or an episode another cycle already opened, writes nothing).
 """
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -74,8 +76,8 @@ def _apply_episodes(conn: psycopg.Connection, plan: Plan, now: datetime) -> list
             "agent_id": [s.agent_id for s in plan.starts],
             "kind": [s.kind for s in plan.starts],
             "signal": [s.signal for s in plan.starts],
-            "value": [s.value for s in plan.starts],
-            "threshold": [s.threshold for s in plan.starts],
+            "value": _floats(s.value for s in plan.starts),
+            "threshold": _floats(s.threshold for s in plan.starts),
             "details": [_dumps(s.details) for s in plan.starts],
         }
         rows = execute(conn, "open_episodes", params).fetchall()
@@ -86,7 +88,7 @@ def _apply_episodes(conn: psycopg.Connection, plan: Plan, now: datetime) -> list
         params = {
             "now": now,
             "id": [episode_id for episode_id, _, _ in plan.touches],
-            "value": [value for _, value, _ in plan.touches],
+            "value": _floats(value for _, value, _ in plan.touches),
             "details": [_dumps(details) for _, _, details in plan.touches],
         }
         execute(conn, "touch_episodes", params)
@@ -162,8 +164,8 @@ def _insert_events(conn: psycopg.Connection, events: list[Event], now: datetime)
         "type": [e.type for e in events],
         "severity": [e.severity for e in events],
         "signal": [e.signal for e in events],
-        "value": [e.value for e in events],
-        "threshold": [e.threshold for e in events],
+        "value": _floats(e.value for e in events),
+        "threshold": _floats(e.threshold for e in events),
         "message": [e.message for e in events],
         "details": [_dumps(e.details) if e.details is not None else None for e in events],
     }
@@ -172,3 +174,8 @@ def _insert_events(conn: psycopg.Connection, events: list[Event], now: datetime)
 
 def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, default=str, allow_nan=False)
+
+
+def _floats(values: Iterable[float | int | None]) -> list[float | None]:
+    """Return values as floats: psycopg cannot send a list that mixes int and float."""
+    return [None if v is None else float(v) for v in values]

@@ -258,9 +258,7 @@ def _columns(rows: list[HeartbeatRow]) -> dict[str, list[Any]]:
 async def _update_agents(
     conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]
 ) -> dict[int, tuple[str, dict[str, Any] | None]]:
-    # The latest row of each agent wins. Rows are passed sorted by id, which makes
-    # concurrent flushes lock agents in the same order in the usual plans. A deadlock
-    # that happens anyway fails the flush, whose requests are then retried one by one.
+    # The latest row of each agent wins. The statement locks the agents in id order.
     latest = {row.agent_id: row for row in rows}
     ordered = [latest[agent_id] for agent_id in sorted(latest)]
     params = {name: [] for name in _AGENT_COLUMNS}  # type: dict[str, list[Any]]

@@ -36,12 +36,14 @@ def run_retention(conn: psycopg.Connection, flavour: str) -> None:
 def test_each_plan_keeps_its_window(tier, database_url):
     now = datetime.now(UTC)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        oldest = now - timedelta(days=max(RETENTION_DAYS.values()) + 3)
-        conn.execute("SELECT ensure_heartbeat_partitions(%s::date, %s::date)", (oldest, now))
         for plan, days in RETENTION_DAYS.items():
-            insert(conn, f"heartbeats_{plan}", now - timedelta(days=days + 2), 1)
-            insert(conn, f"heartbeats_{plan}", now - timedelta(days=days - 1), 2)
-            insert(conn, f"heartbeats_{plan}", now - timedelta(minutes=1), 3)
+            for when, tokens in (
+                (now - timedelta(days=days + 2), 1),
+                (now - timedelta(days=days - 1), 2),
+                (now - timedelta(minutes=1), 3),
+            ):
+                conn.execute("SELECT ensure_heartbeat_partitions(%s::date, %s::date)", (when, when))
+                insert(conn, f"heartbeats_{plan}", when, tokens)
 
         run_retention(conn, tier.name if tier.name == "timescaledb" else "postgres")
         kept = conn.execute(
@@ -63,6 +65,26 @@ def test_expired_rows_leave_the_default_partition(tier, database_url):
         kept = conn.execute("SELECT tokens_used FROM heartbeats_free_default").fetchall()
 
     assert kept == [(2,)]
+
+
+def test_expiry_drops_partitions_in_bounded_steps(tier, database_url):
+    if tier.name == "timescaledb":
+        return
+    now = datetime.now(UTC)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT ensure_heartbeat_partitions(%s::date, %s::date)",
+            (now - timedelta(days=40), now - timedelta(days=31)),
+        )
+        # Ten days of partitions per plan: those of free (7 days) and starter (30 days)
+        # are expired, those of pro and enterprise are not.
+        steps = [conn.execute("SELECT expire_heartbeats(now(), 8)").fetchone() for _ in range(4)]
+        left = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname ~ '^heartbeats_[a-z]+_p[0-9]{8}$'"
+        ).fetchone()
+
+    assert steps == [(8,), (8,), (4,), (0,)]
+    assert left == (20,)
 
 
 def test_partitions_adopt_rows_from_default(tier, database_url):

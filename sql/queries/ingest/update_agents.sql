@@ -1,7 +1,11 @@
 -- Record the latest heartbeat of each agent (one row per agent) and return the status
 -- and warning that the response carries. Liveness uses the server's receive time only.
 -- An agent's first heartbeat moves it out of "unknown"; every other status change is
--- the detectors' work.
+-- the detectors' work. The agents are locked in id order first, as the detector cycle
+-- locks them, so that concurrent writers and the cycle cannot deadlock.
+WITH locked AS (
+    SELECT id FROM agents WHERE id = ANY(%(agent_id)s::bigint[]) ORDER BY id FOR NO KEY UPDATE
+)
 UPDATE agents AS a SET
     last_heartbeat_at = GREATEST(a.last_heartbeat_at, u.time),
     last_client_status = u.status,
@@ -35,5 +39,5 @@ FROM unnest(
     agent_id, time, status, message, iteration_count, busy_seconds, busy_reason,
     agent_type, restart_type, restart_target
 )
-WHERE a.id = u.agent_id
+WHERE a.id = u.agent_id AND a.id IN (SELECT id FROM locked)
 RETURNING a.id, a.status, a.warning
