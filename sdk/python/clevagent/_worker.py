@@ -20,6 +20,7 @@ logger = logging.getLogger("clevagent")
 THREAD_NAME = "clevagent-heartbeat"
 REQUEST_TIMEOUT = 10.0
 FIRST_BACKOFF = 1.0
+MIN_RETRY_SECONDS = 1.0
 JITTER = 0.1
 
 Sender = Callable[[str, str, dict[str, Any], float], Outcome]
@@ -118,6 +119,8 @@ class Worker:
             delay = outcome.retry_after
             if delay is None:
                 delay = self.backoff()
+            # A server that keeps answering "Retry-After: 0" must not get a tight loop.
+            delay = max(delay, MIN_RETRY_SECONDS)
             self.next_send = now + delay
             logger.debug("heartbeat seq %s failed (%s), retrying in %.1f s",
                          batch.seq, outcome.error, delay)
