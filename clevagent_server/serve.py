@@ -44,6 +44,12 @@ def prepare_database(url: str) -> None:
         logger.info("applied %d migrations", len(applied))
     with database.connect(url, autocommit=True) as conn:
         conn.execute("SELECT ensure_heartbeat_partitions(current_date - 1, current_date + 2)")
+        if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM projects)").fetchone() == (True,):
+            logger.info(
+                "no projects yet: create one with `clevagent project create NAME` and a key "
+                "with `clevagent key create NAME`, or watch the whole stack at work with "
+                "`clevagent demo`"
+            )
 
 
 def app_from_environment() -> FastAPI:
