@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -630,6 +631,9 @@ def machine() -> dict[str, Any]:
 
 
 def bench_main(args: argparse.Namespace) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found on PATH: install it, for example `apt-get install wrk`")
+
     settings = Settings(
         duration=args.duration, warmup=args.warmup, rounds=args.rounds,
         connections=args.connections, batch_connections=args.batch_connections,
