@@ -34,7 +34,7 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
     """Build the application for one database; the pool opens when the app starts."""
     pool = AsyncConnectionPool(
         database_url,
-        kwargs=connection_options(database_url),
+        kwargs={**connection_options(database_url), "autocommit": True},
         min_size=2,
         max_size=pool_size,
         open=False,

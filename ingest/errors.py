@@ -70,8 +70,13 @@ class BodySizeLimit:
             return
 
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._reject(send)
+            else:
+                # The HTTP server never passes on more than the declared length, so only
+                # bodies of unknown length (chunked) need counting.
+                await self.app(scope, receive, send)
             return
 
         received = 0

@@ -124,10 +124,12 @@ class Snapshot:
 
 async def read_snapshot(conn: AsyncConnection[Any], max_agents: int) -> Snapshot:
     """Read the per-agent, per-project and detector values of every project."""
-    agents = await _fetch(conn, AgentSnapshot, "agent_snapshot",
-                          {"project_id": None, "max_agents": max_agents})
-    events = await _fetch(conn, EventCount, "agent_event_counts",
-                          {"agent_ids": [a.agent_id for a in agents]})
+    agents = await _fetch(
+        conn, AgentSnapshot, "agent_snapshot", {"project_id": None, "max_agents": max_agents}
+    )
+    events = await _fetch(
+        conn, EventCount, "agent_event_counts", {"agent_ids": [a.agent_id for a in agents]}
+    )
     projects = await _fetch(conn, ProjectSnapshot, "project_snapshot", {})
     return Snapshot(agents, events, projects, await _read_detector_run(conn), max_agents)
 
@@ -180,31 +182,59 @@ def agent_metrics(agents: list[AgentSnapshot]) -> Iterator[Metric]:
     yield status
 
     yield from _heartbeat_time_metrics(agents)
-    yield _agent_gauge(agents, "clevagent_agent_uptime_seconds",
-                       "Seconds since the agent last left the dead or unknown status; "
-                       "0 while it is dead or unknown.", lambda a: a.uptime_seconds)
-    yield _agent_counter(agents, "clevagent_agent_heartbeats",
-                         "Heartbeats received from the agent.", lambda a: a.heartbeats)
-    yield _agent_counter(agents, "clevagent_agent_tokens",
-                         "Tokens reported by the agent (tokens_used).", lambda a: a.tokens)
-    yield _agent_counter(agents, "clevagent_agent_input_tokens",
-                         "Input tokens from the agent's per-model usage.",
-                         lambda a: a.input_tokens)
-    yield _agent_counter(agents, "clevagent_agent_output_tokens",
-                         "Output tokens from the agent's per-model usage.",
-                         lambda a: a.output_tokens)
-    yield _agent_counter(agents, "clevagent_agent_cost_usd",
-                         "LLM cost of the agent in US dollars.", lambda a: a.cost_usd)
+    yield _agent_gauge(
+        agents,
+        "clevagent_agent_uptime_seconds",
+        "Seconds since the agent last left the dead or unknown status; "
+        "0 while it is dead or unknown.",
+        lambda a: a.uptime_seconds,
+    )
+    yield _agent_counter(
+        agents,
+        "clevagent_agent_heartbeats",
+        "Heartbeats received from the agent.",
+        lambda a: a.heartbeats,
+    )
+    yield _agent_counter(
+        agents,
+        "clevagent_agent_tokens",
+        "Tokens reported by the agent (tokens_used).",
+        lambda a: a.tokens,
+    )
+    yield _agent_counter(
+        agents,
+        "clevagent_agent_input_tokens",
+        "Input tokens from the agent's per-model usage.",
+        lambda a: a.input_tokens,
+    )
+    yield _agent_counter(
+        agents,
+        "clevagent_agent_output_tokens",
+        "Output tokens from the agent's per-model usage.",
+        lambda a: a.output_tokens,
+    )
+    yield _agent_counter(
+        agents,
+        "clevagent_agent_cost_usd",
+        "LLM cost of the agent in US dollars.",
+        lambda a: a.cost_usd,
+    )
 
 
 def _heartbeat_time_metrics(agents: list[AgentSnapshot]) -> Iterator[Metric]:
     seen = [a for a in agents if a.last_heartbeat_at is not None]
-    yield _agent_gauge(seen, "clevagent_agent_last_heartbeat_timestamp_seconds",
-                       "Unix time at which the server received the agent's latest heartbeat.",
-                       lambda a: a.last_heartbeat_at)
-    yield _agent_gauge(seen, "clevagent_agent_heartbeat_age_seconds",
-                       "Seconds since the server received the agent's latest heartbeat.",
-                       lambda a: a.heartbeat_age_seconds)
+    yield _agent_gauge(
+        seen,
+        "clevagent_agent_last_heartbeat_timestamp_seconds",
+        "Unix time at which the server received the agent's latest heartbeat.",
+        lambda a: a.last_heartbeat_at,
+    )
+    yield _agent_gauge(
+        seen,
+        "clevagent_agent_heartbeat_age_seconds",
+        "Seconds since the server received the agent's latest heartbeat.",
+        lambda a: a.heartbeat_age_seconds,
+    )
 
 
 def _agent_gauge(agents: list[AgentSnapshot], name: str, help_text: str, value: Any) -> Metric:
@@ -251,14 +281,19 @@ def event_metrics(agents: list[AgentSnapshot], events: list[EventCount]) -> Iter
 
 def project_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     projects = snapshot.projects
-    agents = GaugeMetricFamily("clevagent_project_agents", "Agents registered in the project.",
-                               labels=["project"])
-    tokens = CounterMetricFamily("clevagent_project_tokens",
-                                 "Tokens reported by all agents of the project.",
-                                 labels=["project"])
-    cost = CounterMetricFamily("clevagent_project_cost_usd",
-                               "LLM cost of all agents of the project in US dollars.",
-                               labels=["project"])
+    agents = GaugeMetricFamily(
+        "clevagent_project_agents", "Agents registered in the project.", labels=["project"]
+    )
+    tokens = CounterMetricFamily(
+        "clevagent_project_tokens",
+        "Tokens reported by all agents of the project.",
+        labels=["project"],
+    )
+    cost = CounterMetricFamily(
+        "clevagent_project_cost_usd",
+        "LLM cost of all agents of the project in US dollars.",
+        labels=["project"],
+    )
     for project in projects:
         agents.add_metric([project.project], project.agents)
         tokens.add_metric([project.project], project.tokens)
@@ -266,33 +301,47 @@ def project_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     yield from (agents, tokens, cost)
 
     omitted = sum(p.agents for p in projects) - len(snapshot.agents)
-    yield GaugeMetricFamily("clevagent_metrics_agents_omitted",
-                            "Agents without per-agent series because of the series cap.",
-                            value=max(omitted, 0))
-    yield GaugeMetricFamily("clevagent_metrics_agent_series_limit",
-                            "The maximum number of agents that get per-agent series.",
-                            value=snapshot.max_agents)
+    yield GaugeMetricFamily(
+        "clevagent_metrics_agents_omitted",
+        "Agents without per-agent series because of the series cap.",
+        value=max(omitted, 0),
+    )
+    yield GaugeMetricFamily(
+        "clevagent_metrics_agent_series_limit",
+        "The maximum number of agents that get per-agent series.",
+        value=snapshot.max_agents,
+    )
 
 
 def detector_metrics(run: DetectorRun | None) -> Iterator[Metric]:
     if run is None:
         return
-    yield GaugeMetricFamily("clevagent_detector_last_run_timestamp_seconds",
-                            "Unix time at which the latest detector cycle finished.",
-                            value=run.finished_at)
+    yield GaugeMetricFamily(
+        "clevagent_detector_last_run_timestamp_seconds",
+        "Unix time at which the latest detector cycle finished.",
+        value=run.finished_at,
+    )
     if run.duration_seconds is not None:
-        yield GaugeMetricFamily("clevagent_detector_last_run_duration_seconds",
-                                "Duration of the latest detector cycle.",
-                                value=run.duration_seconds)
-    yield GaugeMetricFamily("clevagent_detector_last_run_agents_checked",
-                            "Agents checked by the latest detector cycle.",
-                            value=run.agents_checked or 0)
-    yield GaugeMetricFamily("clevagent_detector_last_run_events_written",
-                            "Events written by the latest detector cycle.",
-                            value=run.events_written or 0)
-    yield GaugeMetricFamily("clevagent_detector_last_run_failed",
-                            "1 if the latest detector cycle recorded an error, else 0.",
-                            value=float(run.failed))
+        yield GaugeMetricFamily(
+            "clevagent_detector_last_run_duration_seconds",
+            "Duration of the latest detector cycle.",
+            value=run.duration_seconds,
+        )
+    yield GaugeMetricFamily(
+        "clevagent_detector_last_run_agents_checked",
+        "Agents checked by the latest detector cycle.",
+        value=run.agents_checked or 0,
+    )
+    yield GaugeMetricFamily(
+        "clevagent_detector_last_run_events_written",
+        "Events written by the latest detector cycle.",
+        value=run.events_written or 0,
+    )
+    yield GaugeMetricFamily(
+        "clevagent_detector_last_run_failed",
+        "1 if the latest detector cycle recorded an error, else 0.",
+        value=float(run.failed),
+    )
 
 
 class _RequestRegistryCollector(Collector):
@@ -369,11 +418,20 @@ class RequestMetricsMiddleware:
     def _observe(scope: Scope, status_code: int, seconds: float) -> None:
         method = scope.get("method", "")
         route = scope.get("route")
-        REQUEST_DURATION.labels(
+        labels = (
             method if method in HTTP_METHODS else "other",
             getattr(route, "path", "unmatched"),
             str(status_code),
-        ).observe(seconds)
+        )
+        # labels() takes a lock and builds a key on every call; the set of label values
+        # is bounded by the routes, so the children are kept here after the first lookup.
+        child = _DURATION_CHILDREN.get(labels)
+        if child is None:
+            child = _DURATION_CHILDREN[labels] = REQUEST_DURATION.labels(*labels)
+        child.observe(seconds)
+
+
+_DURATION_CHILDREN: dict[tuple[str, str, str], Any] = {}
 
 
 def install_request_metrics(app: FastAPI) -> None:

@@ -1,9 +1,9 @@
 """The heartbeat write path, with group commit.
 
 Requests hand their rows to one HeartbeatWriter per process. Whatever arrives while
-earlier flushes are still in flight is written together: one transaction with one INSERT
-per plan table and one UPDATE of the agents, whatever the number of rows. A request is
-acknowledged only after the transaction holding its rows committed.
+earlier flushes are still in flight is written together, in one statement and so one
+transaction, whatever the number of rows. A request is acknowledged only after the
+transaction holding its rows committed.
 """
 
 import asyncio
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from clevagent_server.db import queries
 from clevagent_server.db.database import DatabaseUnavailable
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 # commit later, and the client's retry is then recognised by its sequence number.
 WRITE_TIMEOUT_SECONDS = 8.0
 MAX_ROWS_PER_FLUSH = 5000
-MAX_CONCURRENT_FLUSHES = 4
+MAX_CONCURRENT_FLUSHES = 2
 
 
 @dataclass
@@ -75,31 +76,7 @@ class RowOutcome:
     duplicate: bool
 
 
-_INSERT_COLUMNS = [
-    f.name
-    for f in fields(HeartbeatRow)
-    if f.name
-    not in {
-        "heartbeats_table",
-        "agent_type",
-        "busy_seconds",
-        "busy_reason",
-        "restart_type",
-        "restart_target",
-    }
-]
-_AGENT_COLUMNS = [
-    "agent_id",
-    "time",
-    "status",
-    "message",
-    "iteration_count",
-    "busy_seconds",
-    "busy_reason",
-    "agent_type",
-    "restart_type",
-    "restart_target",
-]
+_COLUMNS = [f.name for f in fields(HeartbeatRow)]
 
 
 @dataclass
@@ -115,6 +92,7 @@ class HeartbeatWriter:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_FLUSHES)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._write_statement: bytes | None = None
 
     async def write(self, rows: list[HeartbeatRow]) -> list[RowOutcome]:
         """Store rows and return one outcome per row, in order, once they are committed.
@@ -177,14 +155,15 @@ class HeartbeatWriter:
 
     async def _flush_together(self, jobs: list[_Job]) -> None:
         rows = [row for job in jobs for row in job.rows]
-        async with self._state.connection() as conn, conn.transaction():
-            duplicates = await _mark_duplicates(conn, rows)
-            await _insert(conn, [row for row, dup in zip(rows, duplicates, strict=True) if not dup])
-            agents = await _update_agents(conn, rows)
+        async with self._state.connection() as conn:
+            statement = await self._statement(conn)
+            # One statement on an autocommit connection is one implicit transaction.
+            cursor = await conn.execute(statement, _parameters(rows))
+            results = await cursor.fetchall()
 
         outcomes = [
-            RowOutcome(row.agent_id, agents[row.agent_id][0], agents[row.agent_id][1], dup)
-            for row, dup in zip(rows, duplicates, strict=True)
+            RowOutcome(row.agent_id, status or "unknown", warning, bool(duplicate))
+            for row, (_, duplicate, status, warning) in zip(rows, results, strict=True)
         ]
         start = 0
         for job in jobs:
@@ -192,6 +171,30 @@ class HeartbeatWriter:
             if not job.future.done():
                 job.future.set_result(outcomes[start:end])
             start = end
+
+    async def _statement(self, conn: psycopg.AsyncConnection) -> bytes:
+        """Return the write statement, with one INSERT for each plan's table.
+
+        It is rendered to bytes once: psycopg would otherwise compose it on every flush.
+        """
+        if self._write_statement is None:
+            cursor = await conn.execute(queries.load("ingest/plan_tables"))
+            tables = [table for (table,) in await cursor.fetchall()]
+            self._write_statement = write_statement(tables).as_bytes(conn)
+        return self._write_statement
+
+
+def write_statement(tables: list[str]) -> sql.Composed:
+    inserts = [
+        sql.SQL(queries.load("ingest/insert_heartbeats_cte")).format(  # type: ignore[arg-type]
+            name=sql.Identifier(f"insert_{index}"),
+            table=sql.Identifier(table),
+            table_name=sql.Literal(table),
+        )
+        for index, table in enumerate(tables)
+    ]
+    template = sql.SQL(queries.load("ingest/write_heartbeats"))  # type: ignore[arg-type]
+    return template.format(inserts=sql.SQL(",\n").join(inserts))
 
 
 def _fail(jobs: Sequence[_Job], error: Exception) -> None:
@@ -202,68 +205,13 @@ def _fail(jobs: Sequence[_Job], error: Exception) -> None:
             )
 
 
-async def _mark_duplicates(conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]) -> list[bool]:
-    """Return, per row, whether its (instance_id, seq) was stored before; record new maxima."""
-    keyed = [(row.agent_id, row.instance_id, row.seq) for row in rows]
-    keys = sorted({(a, i) for a, i, s in keyed if i is not None and s is not None})
-    if not keys:
-        return [False] * len(rows)
-
-    cursor = await conn.execute(
-        queries.load("ingest/lock_instances"),
-        {"agent_id": [k[0] for k in keys], "instance_id": [k[1] for k in keys]},
-    )
-    highest: dict[tuple[int, str], int] = {(a, i): s for a, i, s in await cursor.fetchall()}
-
-    duplicates = []
-    for agent_id, instance_id, seq in keyed:
-        if instance_id is None or seq is None:
-            duplicates.append(False)
-            continue
-        seen = highest.get((agent_id, instance_id))
-        duplicates.append(seen is not None and seq <= seen)
-        highest[(agent_id, instance_id)] = max(seq, seen if seen is not None else seq)
-
-    await conn.execute(
-        queries.load("ingest/store_instances"),
-        {
-            "agent_id": [k[0] for k in keys],
-            "instance_id": [k[1] for k in keys],
-            "last_seq": [highest[k] for k in keys],
-        },
-    )
-    return duplicates
-
-
-async def _insert(conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]) -> None:
-    by_table: dict[str, list[HeartbeatRow]] = {}
+def _parameters(rows: list[HeartbeatRow]) -> dict[str, list[Any]]:
+    """Return one array per column, in row order, plus the rows' positions as `ord`."""
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for row in rows:
-        by_table.setdefault(row.heartbeats_table, []).append(row)
-    for table, table_rows in by_table.items():
-        await conn.execute(
-            queries.for_table("ingest/insert_heartbeats", table), _columns(table_rows)
-        )
-
-
-def _columns(rows: list[HeartbeatRow]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [] for name in _INSERT_COLUMNS}
-    for row in rows:
-        for name in _INSERT_COLUMNS:
+        for name in _COLUMNS:
             columns[name].append(getattr(row, name))
     columns["usage"] = [json.dumps(u) if u is not None else None for u in columns["usage"]]
     columns["fingerprints"] = [",".join(f) if f else None for f in columns["fingerprints"]]
+    columns["ord"] = list(range(len(rows)))
     return columns
-
-
-async def _update_agents(
-    conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]
-) -> dict[int, tuple[str, dict[str, Any] | None]]:
-    # The latest row of each agent wins. The statement locks the agents in id order.
-    latest = {row.agent_id: row for row in rows}
-    ordered = [latest[agent_id] for agent_id in sorted(latest)]
-    params = {name: [] for name in _AGENT_COLUMNS}  # type: dict[str, list[Any]]
-    for row in ordered:
-        for name in _AGENT_COLUMNS:
-            params[name].append(getattr(row, name))
-    cursor = await conn.execute(queries.load("ingest/update_agents"), params)
-    return {agent_id: (status, warning) for agent_id, status, warning in await cursor.fetchall()}

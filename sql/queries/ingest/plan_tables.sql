@@ -1,0 +1,1 @@
+SELECT heartbeats_table FROM plans ORDER BY heartbeats_table
