@@ -92,7 +92,7 @@ class HeartbeatWriter:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_FLUSHES)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._write_statement: bytes | None = None
+        self._write_statements: dict[tuple[str, ...], bytes] = {}
 
     async def write(self, rows: list[HeartbeatRow]) -> list[RowOutcome]:
         """Store rows and return one outcome per row, in order, once they are committed.
@@ -156,7 +156,7 @@ class HeartbeatWriter:
     async def _flush_together(self, jobs: list[_Job]) -> None:
         rows = [row for job in jobs for row in job.rows]
         async with self._state.connection() as conn:
-            statement = await self._statement(conn)
+            statement = self._statement(conn, rows)
             # One statement on an autocommit connection is one implicit transaction.
             cursor = await conn.execute(statement, _parameters(rows))
             results = await cursor.fetchall()
@@ -172,19 +172,21 @@ class HeartbeatWriter:
                 job.future.set_result(outcomes[start:end])
             start = end
 
-    async def _statement(self, conn: psycopg.AsyncConnection) -> bytes:
-        """Return the write statement, with one INSERT for each plan's table.
+    def _statement(self, conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]) -> bytes:
+        """Return the write statement with one INSERT for each plan table the rows use.
 
-        It is rendered to bytes once: psycopg would otherwise compose it on every flush.
+        A group nearly always uses one table, and an INSERT into a table with no rows
+        still costs the database its set-up, so the statement names only those needed.
+        Each variant is rendered to bytes once, sparing psycopg the composition per flush.
         """
-        if self._write_statement is None:
-            cursor = await conn.execute(queries.load("ingest/plan_tables"))
-            tables = [table for (table,) in await cursor.fetchall()]
-            self._write_statement = write_statement(tables).as_bytes(conn)
-        return self._write_statement
+        tables = tuple(sorted({row.heartbeats_table for row in rows}))
+        statement = self._write_statements.get(tables)
+        if statement is None:
+            statement = self._write_statements[tables] = write_statement(tables).as_bytes(conn)
+        return statement
 
 
-def write_statement(tables: list[str]) -> sql.Composed:
+def write_statement(tables: tuple[str, ...]) -> sql.Composed:
     inserts = [
         sql.SQL(queries.load("ingest/insert_heartbeats_cte")).format(  # type: ignore[arg-type]
             name=sql.Identifier(f"insert_{index}"),

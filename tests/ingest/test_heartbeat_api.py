@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -434,3 +435,28 @@ def test_database_down_or_stalled_is_503(pg_database_url, tmp_path: Path):
         assert response.headers["Retry-After"] == "5"
         assert response.json() == {"detail": "Database unavailable. Retry after 5 seconds."}
     assert recovered[-1].status_code == 200
+
+
+def test_concurrent_plans_land_in_their_tables(shared_server):
+    free = with_new_project(shared_server)
+    with database.connect(shared_server.database_url) as conn:
+        admin.set_plan(conn, free.project, "free")
+    pro = with_new_project(shared_server)
+    with database.connect(shared_server.database_url) as conn:
+        admin.set_plan(conn, pro.project, "pro")
+
+    def send(server: ServerProcess, index: int) -> int:
+        body = {"agent": f"mixed-{index}", "tokens_used": index}
+        return post(server, "/api/v1/heartbeat", body).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda i: send(free if i % 2 else pro, i), range(64)))
+
+    assert codes == [200] * 64
+    with psycopg.connect(shared_server.database_url) as conn:
+        plans = conn.execute(
+            "SELECT project_id, plan, count(*) FROM heartbeats"
+            " WHERE project_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1",
+            ([free.project_id, pro.project_id],),
+        ).fetchall()
+    assert plans == [(free.project_id, "free", 32), (pro.project_id, "pro", 32)]

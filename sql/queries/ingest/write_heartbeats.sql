@@ -1,8 +1,7 @@
 -- Store a group of heartbeats in one statement, so that a flush costs one round trip and
 -- one implicit transaction whatever its size. Every parameter is an array with one
 -- element per heartbeat; `ord` numbers them in arrival order. The inserts placeholder
--- below becomes one INSERT per plan table (insert_heartbeats_cte.sql), from the plans
--- table.
+-- below becomes one INSERT (insert_heartbeats_cte.sql) per plan table the group uses.
 --
 -- Steps: find the highest sequence number stored for each SDK instance, and lock it;
 -- mark as duplicates the heartbeats whose sequence number was stored before or repeats

@@ -1,1 +1,0 @@
-SELECT heartbeats_table FROM plans ORDER BY heartbeats_table
