@@ -8,7 +8,9 @@
 -- an earlier one of this group; record the new maxima; insert the other heartbeats into
 -- their plan's table; lock the agents in id order (as the detector cycle does, so the
 -- two cannot deadlock) and record each agent's latest heartbeat. Fingerprints travel as
--- comma-joined hex strings, because unnest would flatten a two-dimensional array.
+-- comma-joined hex strings, because unnest would flatten a two-dimensional array. The
+-- conditions on agent_id = ANY(...) let the planner use the primary keys, where a join
+-- with the input alone led it to scan every agent.
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -37,9 +39,10 @@ WITH input AS (
 previous AS (
     SELECT s.agent_id, s.instance_id, s.last_seq
     FROM agent_instances AS s
-    WHERE (s.agent_id, s.instance_id) IN (
-        SELECT agent_id, instance_id FROM input WHERE instance_id IS NOT NULL AND seq IS NOT NULL
-    )
+    WHERE s.agent_id = ANY(%(agent_id)b::bigint[])
+      AND (s.agent_id, s.instance_id) IN (
+          SELECT agent_id, instance_id FROM input WHERE instance_id IS NOT NULL AND seq IS NOT NULL
+      )
     ORDER BY s.agent_id, s.instance_id
     FOR UPDATE
 ),
@@ -66,7 +69,7 @@ sequences AS (
 ),
 {inserts},
 locked AS (
-    SELECT id FROM agents WHERE id IN (SELECT agent_id FROM input) ORDER BY id FOR NO KEY UPDATE
+    SELECT id FROM agents WHERE id = ANY(%(agent_id)b::bigint[]) ORDER BY id FOR NO KEY UPDATE
 ),
 latest AS (
     SELECT DISTINCT ON (agent_id) * FROM input ORDER BY agent_id, ord DESC
@@ -99,7 +102,8 @@ updated AS (
             ELSE 'healthy' END,
         status_changed_at = CASE WHEN a.status = 'unknown' THEN u.time ELSE a.status_changed_at END
     FROM latest AS u
-    WHERE a.id = u.agent_id AND a.id IN (SELECT id FROM locked)
+    WHERE a.id = ANY(%(agent_id)b::bigint[]) AND a.id = u.agent_id
+      AND a.id IN (SELECT id FROM locked)
     RETURNING a.id, a.status, a.warning
 )
 SELECT j.ord, j.duplicate, u.status, u.warning
