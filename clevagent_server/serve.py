@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from clevagent_server.db import database
+from clevagent_server.db import database, queries
 from clevagent_server.db.migrate import migrate
 from clevagent_server.detectors import service as detector_service
 from clevagent_server.ingest import metrics, otel
@@ -43,8 +43,8 @@ def prepare_database(url: str) -> None:
     if applied:
         logger.info("applied %d migrations", len(applied))
     with database.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT ensure_heartbeat_partitions(current_date - 1, current_date + 2)")
-        if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM projects)").fetchone() == (True,):
+        conn.execute(queries.load("server/ensure_partitions"))
+        if conn.execute(queries.load("server/no_projects")).fetchone() == (True,):
             logger.info(
                 "no projects yet: create one with `clevagent project create NAME` and a key "
                 "with `clevagent key create NAME`, or watch the whole stack at work with "
