@@ -1,5 +1,7 @@
--- Insert a batch of heartbeats into one plan's table in one statement. Every parameter
--- is an array with one element per row. Fingerprints travel as comma-joined hex strings
+-- Insert a batch of heartbeats into one plan's table in one statement: the raw-insert
+-- baseline of benchmarks/ingest_bench.py. The server writes through write_heartbeats.sql,
+-- which adds the sequence check and the agents' update. Every parameter is an array
+-- with one element per row. Fingerprints travel as comma-joined hex strings
 -- because unnest would flatten a two-dimensional array.
 INSERT INTO {table} (
     time, project_id, agent_id, client_time, status, message, message_truncated,
