@@ -17,6 +17,8 @@ from clevagent_server.db import queries
 KEY_PREFIX = "cv_"
 KEY_RANDOM_BYTES = 32  # 256 bits
 KEY_DISPLAY_CHARS = 10
+# Budgets are numeric(14, 6) columns: eight digits before the decimal point.
+MAX_BUDGET_USD = 1e8
 
 
 class AdminError(Exception):
@@ -35,10 +37,14 @@ def create_project(
     budget_timezone: str = "UTC",
     daily_budget_usd: float | None = None,
 ) -> dict[str, Any]:
+    _check_name("project name", name, 200)
     _check_plan(conn, plan)
     _check_timezone(budget_timezone)
-    if daily_budget_usd is not None and not daily_budget_usd >= 0:
-        raise AdminError(f"invalid daily budget {daily_budget_usd}: give a number of dollars >= 0")
+    if daily_budget_usd is not None and not 0 <= daily_budget_usd < MAX_BUDGET_USD:
+        raise AdminError(
+            f"invalid daily budget {daily_budget_usd}: give dollars from 0 to below "
+            f"{MAX_BUDGET_USD:,.0f}"
+        )
     params = {
         "name": name,
         "plan": plan,
@@ -88,12 +94,19 @@ def set_plan(conn: psycopg.Connection, project: str, plan: str) -> dict[str, Any
 
 
 def set_strict(conn: psycopg.Connection, project: str, strict_mode: bool) -> dict[str, Any]:
+    """Turn strict mode on or off.
+
+    Turning it on registers the agents the project already has, so that strict mode
+    blocks new names (typos, say) without cutting off agents that are running.
+    """
     current = get_project(conn, project)
     with conn.transaction():
         conn.execute(
             queries.load("admin/set_strict"),
             {"strict_mode": strict_mode, "project_id": current["id"]},
         )
+        if strict_mode:
+            conn.execute(queries.load("admin/register_all_agents"), {"project_id": current["id"]})
     return get_project(conn, project)
 
 
@@ -159,17 +172,22 @@ def register_agent(
 ) -> dict[str, Any]:
     """Create the agent if needed and mark it registered, which strict mode requires."""
     current = get_project(conn, project)
-    if not agent or len(agent) > 128 or agent != agent.strip() or not agent.isprintable():
-        raise AdminError(
-            f"invalid agent name {agent!r}: use 1 to 128 printable characters without "
-            "leading or trailing spaces"
-        )
+    _check_name("agent name", agent, 128)
     with conn.transaction():
         conn.execute(
             queries.load("admin/register_agent"),
             {"project_id": current["id"], "name": agent, "agent_type": agent_type},
         )
     return get_agent(conn, project, agent)
+
+
+def _check_name(what: str, name: str, max_chars: int) -> None:
+    valid = 0 < len(name) <= max_chars and name == name.strip() and name.isprintable()
+    if not valid or any("\ud800" <= ch <= "\udfff" for ch in name):
+        raise AdminError(
+            f"invalid {what} {name!r}: use 1 to {max_chars} printable characters without "
+            "leading or trailing spaces"
+        )
 
 
 def _check_plan(conn: psycopg.Connection, plan: str) -> dict[str, Any]:

@@ -74,13 +74,21 @@ def user_errors() -> Iterator[None]:
         fail("the database has no ClevAgent schema yet; run `clevagent db migrate` first")
     except psycopg.OperationalError as error:
         fail(f"database error: {error}")
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`); the work itself is committed.
+        raise typer.Exit(1) from None
+    except OSError as error:
+        # For example a --data-dir that is a file, or a directory that cannot be created.
+        fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
 
 
 @contextmanager
 def connection(database_url: str | None, data_dir: Path | None) -> Iterator[psycopg.Connection]:
     with user_errors():
         url = database.resolve_url(database_url, data_dir)
-        with database.connect(url) as conn:
+        # Autocommit: each admin operation commits its own transaction before its result
+        # is printed, so output that fails to print (a closed pipe) loses no change.
+        with database.connect(url, autocommit=True) as conn:
             yield conn
 
 

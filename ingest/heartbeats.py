@@ -24,10 +24,11 @@ router = APIRouter(prefix="/api/v1", tags=["heartbeats"])
 _heartbeat_adapter = TypeAdapter(Heartbeat)
 
 
-def strict_mode_detail(agent: str) -> str:
+def strict_mode_detail(agent: str, project: Project) -> str:
     return (
-        f"Agent {agent!r} is not registered and this project is in strict mode. "
-        f"Register it with `clevagent agent register PROJECT {agent}`, or turn strict mode off."
+        f"Agent {agent!r} is not registered and project {project.name!r} is in strict mode. "
+        f"Register it with `clevagent agent register {project.name} {agent}`, "
+        "or turn strict mode off."
     )
 
 
@@ -42,7 +43,7 @@ async def post_heartbeat(
     agents = await state.agents.resolve(state, project, {heartbeat.agent: heartbeat.agent_type})
     agent = agents.get(heartbeat.agent)
     if agent is None:
-        raise HTTPException(403, strict_mode_detail(heartbeat.agent))
+        raise HTTPException(403, strict_mode_detail(heartbeat.agent, project))
 
     row = build_row(heartbeat, agent, project, received_at)
     [outcome] = await state.writer.write([row])
@@ -75,7 +76,8 @@ async def post_heartbeat_batch(
     for index, hb in valid.items():
         agent = agents.get(hb.agent)
         if agent is None:
-            results[index] = _error_item(index, hb.agent, 403, strict_mode_detail(hb.agent))
+            detail = strict_mode_detail(hb.agent, project)
+            results[index] = _error_item(index, hb.agent, 403, detail)
         else:
             rows.append((index, build_row(hb, agent, project, received_at)))
 

@@ -41,7 +41,8 @@ def _check_finite(value: float | None) -> float | None:
 
 Text = Annotated[str, BeforeValidator(clean_text)]
 AgentName = Annotated[str, BeforeValidator(clean_text), AfterValidator(_check_agent_name)]
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=False)]
+# Strict: JSON true or "12" is an error, not 1 or 12 tokens.
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
 Identifier = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=200)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_check_finite)]
 Fingerprint = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F]+$")]

@@ -17,7 +17,7 @@ async def get_status(
     request: Request,
     project: Annotated[Project, Depends(authenticate)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     state: IngestState = request.app.state.ingest
     async with state.connection() as conn:

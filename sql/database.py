@@ -53,7 +53,13 @@ def connection_options(url: str) -> dict[str, object]:
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a synchronous connection with the server's timeouts."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, **connection_options(url))  # type: ignore[arg-type]
+        options = connection_options(url)
+        return psycopg.connect(url, autocommit=autocommit, **options)  # type: ignore[arg-type]
+    except psycopg.ProgrammingError as error:
+        raise DatabaseUnavailable(
+            f"invalid database URL ({' '.join(str(error).split())}); "
+            "use postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from error
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(f"could not connect to the database: {error}") from error
 

@@ -128,3 +128,39 @@ def test_every_command_has_help(command):
 
     assert result.returncode == 0
     assert "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("project", "create", "x", "--daily-budget", "inf"), "invalid daily budget inf"),
+        (("project", "create", "x", "--daily-budget", "1e20"), "invalid daily budget"),
+        (("project", "create", "tab\there"), "invalid project name"),
+        (("project", "create", " padded"), "invalid project name"),
+    ],
+)
+def test_bad_project_values_are_one_line(pg_database_url, args, message):
+    result = clevagent(*args, url=pg_database_url)
+
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_bad_database_url_is_one_line():
+    result = clevagent("project", "list", url="not-a-url")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: invalid database URL")
+    assert result.stderr.count("\n") == 1
+
+
+def test_data_dir_that_is_a_file_is_one_line(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+
+    result = clevagent("project", "list", "--data-dir", str(not_a_dir))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Not a directory")
+    assert "Traceback" not in result.stderr

@@ -460,3 +460,72 @@ def test_concurrent_plans_land_in_their_tables(shared_server):
             ([free.project_id, pro.project_id],),
         ).fetchall()
     assert plans == [(free.project_id, "free", 32), (pro.project_id, "pro", 32)]
+
+
+def test_chunked_body_over_limit_is_413(server):
+    def chunks():
+        yield b'{"agent": "chunked", "message": "'
+        for _ in range(17):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = httpx.post(
+        f"{server.url}/api/v1/heartbeat",
+        content=chunks(),
+        headers={"Content-Type": "application/json", **server.headers()},
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body is larger than 1048576 bytes."}
+    assert stored(server, "chunked") == []
+
+
+def test_chunked_body_under_limit_is_stored(server):
+    def chunks():
+        yield b'{"agent": "small-chunks",'
+        yield b' "tokens_used": 3}'
+
+    response = httpx.post(
+        f"{server.url}/api/v1/heartbeat",
+        content=chunks(),
+        headers={"Content-Type": "application/json", **server.headers()},
+    )
+
+    assert response.status_code == 200
+    assert [row["tokens_used"] for row in stored(server, "small-chunks")] == [3]
+
+
+@pytest.mark.parametrize("value", ["true", '"12"', "5.0"])
+def test_counts_must_be_json_integers(server, value):
+    raw = f'{{"agent": "strict-types", "tokens_used": {value}}}'.encode()
+
+    response = post(server, "/api/v1/heartbeat", raw)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "tokens_used"]
+
+
+def test_huge_status_offset_is_422(server):
+    response = httpx.get(
+        f"{server.url}/api/v1/status?offset=9223372036854775808", headers=server.headers()
+    )
+
+    assert response.status_code == 422
+
+
+def test_strict_mode_keeps_existing_agents(shared_server):
+    server = with_new_project(shared_server)
+    assert post(server, "/api/v1/heartbeat", {"agent": "old-timer"}).status_code == 200
+    with database.connect(server.database_url, autocommit=True) as conn:
+        admin.set_strict(conn, server.project, True)
+    # The server caches the first project's settings for 30 s, so the 403 is checked on
+    # a project that is strict from the start.
+    project_only = with_new_project(shared_server, strict_mode=True)
+
+    with database.connect(server.database_url) as conn:
+        agent = admin.get_agent(conn, server.project, "old-timer")
+    rejected = post(project_only, "/api/v1/heartbeat", {"agent": "newcomer"})
+
+    assert agent["registered"] is True
+    assert rejected.status_code == 403
+    assert f"clevagent agent register {project_only.project} newcomer" in rejected.json()["detail"]
