@@ -137,7 +137,7 @@ async def post_events(
     for index, event in enumerate(batch.events):
         agent = agents.get(event.agent)
         if agent is None:
-            error = {"status_code": 403, "detail": strict_mode_detail(event.agent)}
+            error = {"status_code": 403, "detail": strict_mode_detail(event.agent, project)}
             results[index] = {"index": index, "received": False, "error": error}
         else:
             rows.append((index, event_row(event, agent.id, project, now)))
