@@ -124,6 +124,12 @@ class Worker:
             self.next_send = now + delay
             logger.debug("heartbeat seq %s failed (%s), retrying in %.1f s",
                          batch.seq, outcome.error, delay)
+            if outcome.status_code is None:
+                # A wrong endpoint would otherwise fail in silence for the life of the agent.
+                self.report_once("unreachable",
+                                 "clevagent: cannot reach %s for agent %r (%s); heartbeats are "
+                                 "kept and retried in the background",
+                                 self.config.heartbeat_url, self.config.agent, outcome.error)
         elif outcome.kind == "unauthorized":
             self.disabled = True
             logger.error("clevagent: the server rejected the API key of agent %r (%s); "
