@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 # commit later, and the client's retry is then recognised by its sequence number.
 WRITE_TIMEOUT_SECONDS = 8.0
 MAX_ROWS_PER_FLUSH = 5000
-MAX_CONCURRENT_FLUSHES = 1
+MAX_CONCURRENT_FLUSHES = 2
 
 
 @dataclass

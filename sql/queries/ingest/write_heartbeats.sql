@@ -69,7 +69,13 @@ sequences AS (
 ),
 {inserts},
 locked AS (
-    SELECT id FROM agents WHERE id = ANY(%(agent_id)b::bigint[]) ORDER BY id FOR NO KEY UPDATE
+    -- The condition on `previous` runs it (as an InitPlan) before the first agent is
+    -- locked, so every flush locks SDK instances first and agents second, whatever join
+    -- order the planner picks; concurrent flushes then cannot deadlock.
+    SELECT id FROM agents
+    WHERE id = ANY(%(agent_id)b::bigint[]) AND (SELECT count(*) FROM previous) >= 0
+    ORDER BY id
+    FOR NO KEY UPDATE
 ),
 latest AS (
     SELECT DISTINCT ON (agent_id) * FROM input ORDER BY agent_id, ord DESC
