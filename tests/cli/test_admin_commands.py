@@ -35,10 +35,12 @@ def test_project_key_agent_lifecycle(pg_database_url):
 
     assert project["plan"] == "starter"
     assert project["rate_limit_per_minute"] == 500
-    assert key["key"].startswith("cv_") and len(key["key"]) >= 3 + 43
+    assert key["key"].startswith("cv_")
+    assert len(key["key"]) >= 3 + 43  # 32 random bytes in URL-safe base64
     assert registered["registered"] is True
     assert strict["strict_mode"] is True
-    assert moved["plan"] == "pro" and moved["retention_days"] == 90
+    assert moved["plan"] == "pro"
+    assert moved["retention_days"] == 90
     assert [k["prefix"] for k in keys] == [key["prefix"]]
     assert "key" not in keys[0]
     assert revoked == {"id": key["id"], "prefix": key["prefix"], "revoked": True}
@@ -155,7 +157,7 @@ def test_bad_database_url_is_one_line():
     assert result.stderr.count("\n") == 1
 
 
-def test_data_dir_that_is_a_file_is_one_line(tmp_path):
+def test_file_as_data_dir_is_one_line(tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
 
