@@ -77,7 +77,7 @@ def detect(url: str, cycle_seconds: float) -> None:
     """Run only the detector cycle in this process, until SIGINT or SIGTERM."""
     prepare_database(url)
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         detector_service.run(url, stop, cycle_seconds)
 
 
@@ -153,7 +153,8 @@ def _exit_cleanly_on_signals() -> Iterator[None]:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into the stop flag, so every step can end in order."""
     import signal
 
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

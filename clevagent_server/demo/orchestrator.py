@@ -18,8 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +34,7 @@ from clevagent_server.demo.observe import Observer, Outcome
 from clevagent_server.demo.processes import ProcessGroup, is_running
 from clevagent_server.demo.vendor import VendorStats, running_vendor
 from clevagent_server.demo.view import LineView, LiveView, View, render_summary
+from clevagent_server.serve import stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
         print(f"error: {error}", file=out, flush=True)
         return EXIT_FAILED
 
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         status = _run(run_dir, options, stop, out)
     # A temporary directory is kept after a failure, for its logs.
     if options.data_dir is None and status != EXIT_FAILED:
@@ -409,16 +409,3 @@ def _claim(data_dir: Path) -> Path:
     for stale in ("faults", "pids", "runner-state", "logs"):
         shutil.rmtree(path / stale, ignore_errors=True)
     return path
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into the stop flag, so every step can end in order."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -14,7 +14,6 @@ import psycopg
 import pytest
 
 from tests.runner.helpers import agent_command, alive, read_pid, wait_for
-from tests.support import free_port
 
 HERE = Path(__file__).parent
 HEARTBEAT_INTERVAL = 2.0
@@ -41,26 +40,7 @@ def api(server, tmp_path) -> Iterator[Api]:
     """The server, on the enterprise plan so that a 2 s heartbeat interval is allowed."""
     with psycopg.connect(server.database_url, autocommit=True) as conn:
         conn.execute("UPDATE projects SET plan = 'enterprise' WHERE id = %s", (server.project_id,))
-    probe = httpx.get(f"{server.url}/api/v1/commands", headers=server.headers(), timeout=10)
-    if probe.status_code != 404:
-        yield Api(server.url, server.api_key, server.database_url)
-        return
-
-    # NOTE: this build's app does not register the runner routers yet; serve the same
-    # database with them included until it does.
-    port = free_port()
-    log = (tmp_path / "routes.log").open("wb")
-    process = subprocess.Popen([sys.executable, str(HERE / "serve_with_runner_routes.py"),
-                                server.database_url, str(port)], stdout=log,
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: healthy(url), timeout=30)
-        yield Api(url, server.api_key, server.database_url)
-    finally:
-        process.terminate()
-        process.wait(15)
-        log.close()
+    yield Api(server.url, server.api_key, server.database_url)
 
 
 def healthy(url: str) -> bool:
