@@ -270,7 +270,7 @@ def _record_run(conn: psycopg.Connection, result: CycleResult, error: str | None
 
 def _record_failure(conn: psycopg.Connection, now: datetime, started: float,
                     error: Exception) -> None:
-    """Record a failed cycle, if the database still answers."""
+    """Record a failed cycle, if the database still responds."""
     result = CycleResult(now, True, duration_seconds=time.monotonic() - started)
     try:
         if not conn.closed:
@@ -284,8 +284,8 @@ def _record_failure(conn: psycopg.Connection, now: datetime, started: float,
 def _maintain(conn: psycopg.Connection, now: datetime, settings: DetectorSettings) -> None:
     """Create and expire heartbeat partitions and prune detector tables, every few minutes.
 
-    Runs in its own transaction after the cycle, so that a slow DDL step never holds the
-    agent rows the cycle wrote.
+    Runs in its own transaction after the cycle, so that a slow DDL step never keeps
+    the locks on the agent rows the cycle wrote.
     """
     try:
         with conn.transaction():

@@ -21,7 +21,7 @@ REPETITION_PERIODS = (1, 2)
 
 @dataclass(frozen=True)
 class Signal:
-    """A detector condition that holds now, with the numbers that made it fire."""
+    """A detector condition that is true now, with the numbers that made it fire."""
 
     name: str
     value: float
@@ -126,7 +126,7 @@ def repetition(heartbeats: Sequence[RecentHeartbeat], limit: int) -> Signal | No
 
 def token_spike(buckets: Sequence[TokenBucket], multiplier: float,
                 min_history: int) -> Signal | None:
-    """Return a signal when a recent bucket holds over `multiplier` x the rolling average.
+    """Return a signal when a recent bucket contains over `multiplier` x the rolling average.
 
     Buckets with fewer than `min_history` earlier buckets, or an average of zero, never
     fire: a new agent or one coming out of idleness has no baseline to spike against.

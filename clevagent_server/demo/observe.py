@@ -41,7 +41,7 @@ class FleetRow:
 
 @dataclass
 class Outcome:
-    """How the stack handled one demo agent."""
+    """The record of how the stack handled one demo agent."""
 
     agent: DemoAgent
     fault_at: datetime | None = None

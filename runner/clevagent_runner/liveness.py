@@ -36,7 +36,7 @@ class Liveness:
 
 
 class ActionError(Exception):
-    """A restart or stop that failed; the message says what was attempted and why."""
+    """A restart or stop that failed, with a message naming what was attempted and why."""
 
 
 class Driver(Protocol):

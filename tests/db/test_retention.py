@@ -1,7 +1,7 @@
 """Per-plan retention and the 1-minute rollups on every database tier.
 
-TimescaleDB expires data through its retention policies (run here with CALL run_job,
-because the test build has no background workers); plain PostgreSQL drops daily
+TimescaleDB expires data through its retention policies, run here with CALL run_job
+because the test build has no background workers. Plain PostgreSQL drops daily
 partitions in expire_heartbeats(). Both drop whole days, so a row is gone at the latest
 one day after it left its plan's window.
 """

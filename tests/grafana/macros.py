@@ -49,7 +49,7 @@ class Variable:
 
 @dataclass
 class QueryContext:
-    """What Grafana knows when it runs a query."""
+    """The context Grafana has when it runs a query."""
 
     time_from: datetime
     time_to: datetime
@@ -279,5 +279,5 @@ def expand_panel_query(sql: str, ctx: QueryContext) -> str:
 
 
 def expand_alert_query(sql: str, ctx: QueryContext) -> str:
-    """Expand an alert query, which never sees dashboard variables."""
+    """Expand an alert query, which never receives dashboard variables."""
     return interpolate_macros(interpolate_globals(sql, ctx), ctx)

@@ -112,7 +112,7 @@ def ping(
 
     tokens, cost_usd and tool_calls add to what this cycle used. status, iteration_count
     and memory_mb are current values that later heartbeats repeat; message is sent once.
-    Without iteration_count, the number of ping() calls stands in for it, so a loop that
+    Without iteration_count, the number of ping() calls replaces it, so a loop that
     pings shows progress. Raise ValueError on an invalid argument.
     """
     if status not in STATUSES:

@@ -85,7 +85,7 @@ def _classify_http_error(error: urllib.error.HTTPError) -> Outcome:
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Return the delay a Retry-After header asks for, in seconds, or None if unusable.
+    """Return the delay a Retry-After header requests, in seconds, or None if unusable.
 
     RFC 9110 allows either delay-seconds ("120") or an HTTP-date; a date in the past
     means no delay.

@@ -3,14 +3,16 @@
 -- element per heartbeat; `ord` numbers them in arrival order. The inserts placeholder
 -- below becomes one INSERT (insert_heartbeats_cte.sql) per plan table the group uses.
 --
--- Steps: find the highest sequence number stored for each SDK instance, and lock it;
--- mark as duplicates the heartbeats whose sequence number was stored before or repeats
--- an earlier one of this group; record the new maxima; insert the other heartbeats into
--- their plan's table; lock the agents in id order (as the detector cycle does, so the
--- two cannot deadlock) and record each agent's latest heartbeat. Fingerprints travel as
--- comma-joined hex strings, because unnest would flatten a two-dimensional array. The
--- conditions on agent_id = ANY(...) let the planner use the primary keys, where a join
--- with the input alone led it to scan every agent.
+-- The steps, in order:
+-- 1. Find and lock the highest sequence number stored for each SDK instance.
+-- 2. Mark as duplicates the heartbeats whose sequence number is not above it, or repeats
+--    an earlier one of this group, and record the new maxima.
+-- 3. Insert the other heartbeats into their plan's table.
+-- 4. Lock the agents in id order, as the detector cycle does, and record each agent's
+--    latest heartbeat.
+-- Fingerprints travel as comma-joined hex strings, because unnest would flatten a
+-- two-dimensional array. The conditions on agent_id = ANY(...) let the planner use the
+-- primary keys; a join with the input alone led it to scan every agent.
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -70,8 +72,8 @@ sequences AS (
 {inserts},
 locked AS (
     -- The condition on `previous` runs it (as an InitPlan) before the first agent is
-    -- locked, so every flush locks SDK instances first and agents second, whatever join
-    -- order the planner picks; concurrent flushes then cannot deadlock.
+    -- locked. So every flush locks SDK instances first and agents second, whatever join
+    -- order the planner picks, and concurrent flushes cannot deadlock.
     SELECT id FROM agents
     WHERE id = ANY(%(agent_id)b::bigint[]) AND (SELECT count(*) FROM previous) >= 0
     ORDER BY id
