@@ -103,7 +103,9 @@ class HeartbeatWriter:
         self._pending.append(_Job(rows, future))
         self._wakeup.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), WRITE_TIMEOUT_SECONDS)
+            # On timeout the future is cancelled; a flush that holds it then skips it.
+            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                return await future
         except TimeoutError as error:
             raise DatabaseUnavailable("the database did not commit in time") from error
 

@@ -1,0 +1,83 @@
+"""JSON request bodies read by the handlers themselves, for the heartbeat hot path.
+
+A handler that declares its body as a parameter has FastAPI decode the JSON, validate it
+and solve the other parameters in a generic way that costs about a third of the time a
+heartbeat spends in Python. The heartbeat routes instead take the request, authenticate
+it first, and validate the raw bytes with pydantic in one step. The errors keep the shape
+of FastAPI's (a RequestValidationError, so the same 422 handler answers), and
+`request_body` puts the model in the OpenAPI document as if it were declared.
+"""
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_SCHEMA_REF = "#/components/schemas/{model}"
+
+
+async def read_body(request: Request, model: type[Model]) -> Model:
+    """Validate the request body as JSON against model; raise a 422 that says what is wrong.
+
+    The Content-Type is not checked: a client that sends JSON without it (curl -d does)
+    is understood.
+    """
+    body = await request.body()
+    if not body.strip():
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        errors = error.errors(include_input=False)
+    if errors[0]["type"] == "json_invalid":
+        # pydantic's parser is stricter than Python's: it refuses the lone surrogates of
+        # \ud800 escapes, which the models replace, and NaN, which they reject with a
+        # clearer message. Python's parser decides what is JSON, as it does for FastAPI.
+        try:
+            document = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as decode_error:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body",),
+                        "msg": f"JSON decode error: {decode_error}",
+                    }
+                ]
+            ) from None
+        try:
+            return model.model_validate(document)
+        except ValidationError as error:
+            errors = error.errors(include_input=False)
+    raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """Return openapi_extra that documents model as a route's required JSON body."""
+    schema = {"$ref": _SCHEMA_REF.format(model=model.__name__)}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def document_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Add the schemas of models (and the models they use) to the app's OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            _, definitions = models_json_schema(
+                [(model, "validation") for model in models], ref_template=_SCHEMA_REF
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in definitions.get("$defs", {}).items():
+                schemas.setdefault(name, schema)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
