@@ -37,11 +37,12 @@ class AgentSettingsUpdate(BaseModel):
 
     max_tool_calls_per_minute: int | None = Field(None, ge=1, le=MAX_THRESHOLD)
     max_identical_messages: int | None = Field(None, ge=2, le=MAX_THRESHOLD)
-    token_spike_multiplier: float | None = Field(
-        None, gt=1, le=MAX_THRESHOLD, allow_inf_nan=False
-    )
+    token_spike_multiplier: float | None = Field(None, gt=1, le=MAX_THRESHOLD, allow_inf_nan=False)
     daily_budget_usd: float | None = Field(
-        None, ge=0, le=MAX_BUDGET_USD, allow_inf_nan=False,
+        None,
+        ge=0,
+        le=MAX_BUDGET_USD,
+        allow_inf_nan=False,
         description="Daily cost budget in US dollars; null removes the budget.",
     )
     expected_interval_seconds: int | None = Field(None, ge=1, le=MAX_INTERVAL_SECONDS)
@@ -115,8 +116,12 @@ async def put_agent(
         settings = await _load(conn, agent_id, project.id)
 
     if changes:
-        logger.info("project=%d agent=%d: settings changed: %s", project.id, agent_id,
-                    ", ".join(sorted(changes)))
+        logger.info(
+            "project=%d agent=%d: settings changed: %s",
+            project.id,
+            agent_id,
+            ", ".join(sorted(changes)),
+        )
     return settings
 
 
@@ -125,8 +130,9 @@ def _state(request: Request) -> IngestState:
     return state
 
 
-async def _load(conn: psycopg.AsyncConnection[Any], agent_id: int,
-                project_id: int) -> dict[str, Any]:
+async def _load(
+    conn: psycopg.AsyncConnection[Any], agent_id: int, project_id: int
+) -> dict[str, Any]:
     params = {"id": agent_id, "project_id": project_id}
     cursor = await conn.execute(queries.load("detectors/agent_settings_get"), params)
     row = await cursor.fetchone()
@@ -155,5 +161,13 @@ def _check_interval(changes: dict[str, Any], project: Project) -> None:
         f"Input should be greater than or equal to {project.min_interval_seconds}, "
         f"the shortest heartbeat interval of the {project.plan} plan"
     )
-    raise HTTPException(422, [{"loc": ["body", "expected_interval_seconds"], "msg": message,
-                               "type": "greater_than_equal"}])
+    raise HTTPException(
+        422,
+        [
+            {
+                "loc": ["body", "expected_interval_seconds"],
+                "msg": message,
+                "type": "greater_than_equal",
+            }
+        ],
+    )

@@ -69,13 +69,18 @@ async def get_commands(
         rows = await cursor.fetchall()
 
     commands = sorted(
-        (dict(zip(("id", "action", "type", "target", "agent", "reason"), row, strict=True))
-         for row in rows),
+        (
+            dict(zip(("id", "action", "type", "target", "agent", "reason"), row, strict=True))
+            for row in rows
+        ),
         key=lambda command: command["id"],
     )
     if commands:
-        logger.info("project=%d: delivered commands %s", project.id,
-                    ",".join(str(c["id"]) for c in commands))
+        logger.info(
+            "project=%d: delivered commands %s",
+            project.id,
+            ",".join(str(c["id"]) for c in commands),
+        )
     return commands
 
 
@@ -89,8 +94,12 @@ async def post_command_result(
     """Store a runner's result; 404 for an unknown command, 409 for one already finished."""
     state: IngestState = request.app.state.ingest
     message, _ = truncate(result.message, MAX_RESULT_CHARS)
-    params = {"id": command_id, "project_id": project.id, "status": result.status,
-              "message": message}
+    params = {
+        "id": command_id,
+        "project_id": project.id,
+        "status": result.status,
+        "message": message,
+    }
     existing = None
     async with state.connection() as conn, conn.transaction():
         cursor = await conn.execute(queries.load("runner/store_command_result"), params)
@@ -103,6 +112,11 @@ async def post_command_result(
         raise HTTPException(404, f"Command {command_id} not found")
     if stored is None:
         raise HTTPException(409, f"Command {command_id} already has a result ({existing[0]})")
-    logger.info("project=%d command=%d: runner reported %s: %s", project.id, command_id,
-                result.status, message[:200])
+    logger.info(
+        "project=%d command=%d: runner reported %s: %s",
+        project.id,
+        command_id,
+        result.status,
+        message[:200],
+    )
     return {"id": command_id, "status": result.status}

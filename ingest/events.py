@@ -32,8 +32,14 @@ MAX_EVENT_AGE = timedelta(days=7)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 RunnerEventType = Literal[
-    "restart_attempt", "restart_succeeded", "restart_failed", "crash_loop", "gave_up",
-    "budget_stop", "stopped", "hold_released",
+    "restart_attempt",
+    "restart_succeeded",
+    "restart_failed",
+    "crash_loop",
+    "gave_up",
+    "budget_stop",
+    "stopped",
+    "hold_released",
 ]
 DEFAULT_SEVERITY = {
     "restart_failed": "warning",
@@ -146,8 +152,13 @@ async def post_events(
         ids = await insert_rows(state, [row for _, row in rows])
         for (index, row), event_id in zip(rows, ids, strict=True):
             results[index] = {"index": index, "received": True, "id": event_id}
-            logger.info("project=%d agent_id=%d event=%d: %s", project.id, row["agent_id"],
-                        event_id, row["type"])
+            logger.info(
+                "project=%d agent_id=%d event=%d: %s",
+                project.id,
+                row["agent_id"],
+                event_id,
+                row["type"],
+            )
 
     return {"received": len(rows), "results": [results[i] for i in range(len(batch.events))]}
 

@@ -51,8 +51,10 @@ class LangfuseResponse(BaseModel):
 
 
 def agent_not_found(name: str) -> str:
-    return (f"Agent {name!r} not found in this project. An agent is created by its first "
-            "heartbeat, or by `clevagent agent register PROJECT AGENT`.")
+    return (
+        f"Agent {name!r} not found in this project. An agent is created by its first "
+        "heartbeat, or by `clevagent agent register PROJECT AGENT`."
+    )
 
 
 @router.post("/webhooks/langfuse", response_model=LangfuseResponse)
@@ -76,28 +78,43 @@ async def receive_langfuse(
         if delivery.is_error():
             event_id = await _insert_error_event(conn, project.id, agent_id, delivery, message)
         if delivery.is_error() and auto_restart:
-            command_id, queued = await _queue_restart(conn, project.id, agent_id, delivery,
-                                                      restart_type, restart_target)
-        await _insert_delivery(conn, project.id, agent_id, delivery, message, event_id,
-                               command_id)
+            command_id, queued = await _queue_restart(
+                conn, project.id, agent_id, delivery, restart_type, restart_target
+            )
+        await _insert_delivery(conn, project.id, agent_id, delivery, message, event_id, command_id)
 
-    logger.info("langfuse %s for agent %s of project %s: event %s, restart command %s",
-                delivery.status, agent_id, project.id, event_id, command_id)
-    return {"received": True, "agent_id": agent_id, "event_id": event_id,
-            "restart_queued": queued, "restart_command_id": command_id}
+    logger.info(
+        "langfuse %s for agent %s of project %s: event %s, restart command %s",
+        delivery.status,
+        agent_id,
+        project.id,
+        event_id,
+        command_id,
+    )
+    return {
+        "received": True,
+        "agent_id": agent_id,
+        "event_id": event_id,
+        "restart_queued": queued,
+        "restart_command_id": command_id,
+    }
 
 
 async def _lock_agent(
     conn: AsyncConnection[Any], project_id: int, name: str
 ) -> tuple[int, bool, str | None, str | None] | None:
-    cursor = await conn.execute(queries.load("telemetry/lock_agent_by_name"),
-                                {"project_id": project_id, "name": name})
+    cursor = await conn.execute(
+        queries.load("telemetry/lock_agent_by_name"), {"project_id": project_id, "name": name}
+    )
     return await cursor.fetchone()
 
 
 async def _insert_error_event(
-    conn: AsyncConnection[Any], project_id: int, agent_id: int,
-    delivery: LangfuseDelivery, message: str | None,
+    conn: AsyncConnection[Any],
+    project_id: int,
+    agent_id: int,
+    delivery: LangfuseDelivery,
+    message: str | None,
 ) -> int:
     details = Jsonb({"trace_id": delivery.trace_id, "message": message})
     cursor = await conn.execute(
@@ -110,12 +127,17 @@ async def _insert_error_event(
 
 
 async def _queue_restart(
-    conn: AsyncConnection[Any], project_id: int, agent_id: int, delivery: LangfuseDelivery,
-    restart_type: str | None, restart_target: str | None,
+    conn: AsyncConnection[Any],
+    project_id: int,
+    agent_id: int,
+    delivery: LangfuseDelivery,
+    restart_type: str | None,
+    restart_target: str | None,
 ) -> tuple[int, bool]:
     """Return the id of the agent's pending restart and whether this call queued it."""
-    cursor = await conn.execute(queries.load("telemetry/pending_restart_command"),
-                                {"agent_id": agent_id})
+    cursor = await conn.execute(
+        queries.load("telemetry/pending_restart_command"), {"agent_id": agent_id}
+    )
     pending = await cursor.fetchone()
     if pending is not None:
         return int(pending[0]), False
@@ -123,23 +145,47 @@ async def _queue_restart(
     reason = "Langfuse reported an error trace"
     if delivery.trace_id:
         reason += f" ({delivery.trace_id})"
-    cursor = await conn.execute(queries.load("telemetry/queue_restart_command"), {
-        "project_id": project_id, "agent_id": agent_id, "type": restart_type,
-        "target": restart_target, "reason": reason,
-        "details": Jsonb({"reason": "langfuse_error", "trace_id": delivery.trace_id,
-                          "type": restart_type, "target": restart_target}),
-    })
+    cursor = await conn.execute(
+        queries.load("telemetry/queue_restart_command"),
+        {
+            "project_id": project_id,
+            "agent_id": agent_id,
+            "type": restart_type,
+            "target": restart_target,
+            "reason": reason,
+            "details": Jsonb(
+                {
+                    "reason": "langfuse_error",
+                    "trace_id": delivery.trace_id,
+                    "type": restart_type,
+                    "target": restart_target,
+                }
+            ),
+        },
+    )
     row = await cursor.fetchone()
     assert row is not None
     return int(row[0]), True
 
 
 async def _insert_delivery(
-    conn: AsyncConnection[Any], project_id: int, agent_id: int, delivery: LangfuseDelivery,
-    message: str | None, event_id: int | None, command_id: int | None,
+    conn: AsyncConnection[Any],
+    project_id: int,
+    agent_id: int,
+    delivery: LangfuseDelivery,
+    message: str | None,
+    event_id: int | None,
+    command_id: int | None,
 ) -> None:
-    await conn.execute(queries.load("telemetry/insert_langfuse_delivery"), {
-        "project_id": project_id, "agent_id": agent_id, "status": delivery.status,
-        "trace_id": delivery.trace_id, "message": message, "event_id": event_id,
-        "command_id": command_id,
-    })
+    await conn.execute(
+        queries.load("telemetry/insert_langfuse_delivery"),
+        {
+            "project_id": project_id,
+            "agent_id": agent_id,
+            "status": delivery.status,
+            "trace_id": delivery.trace_id,
+            "message": message,
+            "event_id": event_id,
+            "command_id": command_id,
+        },
+    )

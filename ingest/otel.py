@@ -90,8 +90,10 @@ def validate_endpoint(value: str) -> str:
     if not parts.hostname:
         raise ValueError("endpoint must name a host, for example https://collector:4318")
     if parts.username is not None or parts.password is not None:
-        raise ValueError("endpoint must not contain credentials; use a collector that "
-                         "accepts the stack's requests without them")
+        raise ValueError(
+            "endpoint must not contain credentials; use a collector that "
+            "accepts the stack's requests without them"
+        )
     if parts.fragment:
         raise ValueError("endpoint must not contain a fragment (#...)")
     return value
@@ -168,8 +170,13 @@ async def put_otel_config(
         cursor = await conn.execute(queries.load("telemetry/upsert_otel_config"), params)
         row = await cursor.fetchone()
         columns = [c.name for c in cursor.description or ()]
-    logger.info("otel config of project %s set: enabled=%s format=%s endpoint=%s",
-                project.id, body.enabled, body.format, body.endpoint)
+    logger.info(
+        "otel config of project %s set: enabled=%s format=%s endpoint=%s",
+        project.id,
+        body.enabled,
+        body.format,
+        body.endpoint,
+    )
     return dict(zip(columns, row, strict=True))
 
 
@@ -180,8 +187,9 @@ async def get_otel_config(
     """Return the project's export settings and the outcome of the latest export."""
     _own_project(project_id, project)
     async with request.app.state.ingest.connection() as conn:
-        cursor = await conn.execute(queries.load("telemetry/get_otel_config"),
-                                    {"project_id": project.id})
+        cursor = await conn.execute(
+            queries.load("telemetry/get_otel_config"), {"project_id": project.id}
+        )
         row = await cursor.fetchone()
         columns = [c.name for c in cursor.description or ()]
     if row is None:
@@ -235,8 +243,9 @@ def read_project_values(conn: psycopg.Connection, project_id: int) -> ProjectVal
     """Read one project's agents, event counts and per-model usage (first agents by id)."""
     limits = {"project_id": project_id, "max_agents": DEFAULT_MAX_AGENT_SERIES}
     agents = _fetch(conn, AgentSnapshot, "agent_snapshot", limits)
-    events = _fetch(conn, EventCount, "agent_event_counts",
-                    {"agent_ids": [a.agent_id for a in agents]})
+    events = _fetch(
+        conn, EventCount, "agent_event_counts", {"agent_ids": [a.agent_id for a in agents]}
+    )
     usage = _fetch(conn, UsageTotal, "project_usage_by_model", limits)
     return ProjectValues(agents, events, usage)
 
@@ -247,35 +256,63 @@ def read_project_values(conn: psycopg.Connection, project_id: int) -> ProjectVal
 # status, semantic-conventions-genai, docs/gen-ai/gen-ai-token-metrics.md): monotonic
 # counters in {token}, by provider, model and modality.
 GENAI_USAGE_COUNTERS: Sequence[tuple[str, str, Callable[[UsageTotal], int]]] = (
-    ("gen_ai.client.inference.usage.input_tokens",
-     "Input (prompt) tokens used, including cached tokens.", lambda u: u.input_tokens),
-    ("gen_ai.client.inference.usage.output_tokens",
-     "Output (completion) tokens used, including reasoning tokens.", lambda u: u.output_tokens),
-    ("gen_ai.client.inference.usage.cache_read.input_tokens",
-     "Input tokens read from the provider's prompt cache.", lambda u: u.cached_tokens),
-    ("gen_ai.client.inference.usage.cache_write.input_tokens",
-     "Input tokens written to the provider's prompt cache.", lambda u: u.cache_write_tokens),
-    ("gen_ai.client.inference.usage.reasoning.output_tokens",
-     "Output tokens spent on reasoning.", lambda u: u.reasoning_tokens),
+    (
+        "gen_ai.client.inference.usage.input_tokens",
+        "Input (prompt) tokens used, including cached tokens.",
+        lambda u: u.input_tokens,
+    ),
+    (
+        "gen_ai.client.inference.usage.output_tokens",
+        "Output (completion) tokens used, including reasoning tokens.",
+        lambda u: u.output_tokens,
+    ),
+    (
+        "gen_ai.client.inference.usage.cache_read.input_tokens",
+        "Input tokens read from the provider's prompt cache.",
+        lambda u: u.cached_tokens,
+    ),
+    (
+        "gen_ai.client.inference.usage.cache_write.input_tokens",
+        "Input tokens written to the provider's prompt cache.",
+        lambda u: u.cache_write_tokens,
+    ),
+    (
+        "gen_ai.client.inference.usage.reasoning.output_tokens",
+        "Output tokens spent on reasoning.",
+        lambda u: u.reasoning_tokens,
+    ),
 )
 
 # Per-agent values with no semantic convention, under the clevagent. namespace.
 AGENT_COUNTERS: Sequence[tuple[str, str, str, Callable[[AgentSnapshot], float]]] = (
-    ("clevagent.agent.cost", "{USD}", "LLM cost of the agent in US dollars.",
-     lambda a: a.cost_usd),
-    ("clevagent.agent.tokens", "{token}", "Tokens reported by the agent (tokens_used).",
-     lambda a: a.tokens),
-    ("clevagent.agent.heartbeats", "{heartbeat}", "Heartbeats received from the agent.",
-     lambda a: a.heartbeats),
+    ("clevagent.agent.cost", "{USD}", "LLM cost of the agent in US dollars.", lambda a: a.cost_usd),
+    (
+        "clevagent.agent.tokens",
+        "{token}",
+        "Tokens reported by the agent (tokens_used).",
+        lambda a: a.tokens,
+    ),
+    (
+        "clevagent.agent.heartbeats",
+        "{heartbeat}",
+        "Heartbeats received from the agent.",
+        lambda a: a.heartbeats,
+    ),
 )
 
 AGENT_GAUGES: Sequence[tuple[str, str, str, Callable[[AgentSnapshot], float | None]]] = (
-    ("clevagent.agent.uptime", "s",
-     "Seconds since the agent last left the dead or unknown status; 0 while it is either.",
-     lambda a: a.uptime_seconds),
-    ("clevagent.agent.heartbeat.age", "s",
-     "Seconds since the server received the agent's latest heartbeat.",
-     lambda a: a.heartbeat_age_seconds),
+    (
+        "clevagent.agent.uptime",
+        "s",
+        "Seconds since the agent last left the dead or unknown status; 0 while it is either.",
+        lambda a: a.uptime_seconds,
+    ),
+    (
+        "clevagent.agent.heartbeat.age",
+        "s",
+        "Seconds since the server received the agent's latest heartbeat.",
+        lambda a: a.heartbeat_age_seconds,
+    ),
 )
 
 # NOTE: a usage item does not say which operation it came from, so every usage counter
@@ -303,22 +340,35 @@ def _gauge(name: str, unit: str, description: str, points: list[NumberDataPoint]
 
 def agent_metric_list(agents: list[AgentSnapshot], now_ns: int) -> Iterator[Metric]:
     for name, unit, description, value in AGENT_COUNTERS:
-        points = [NumberDataPoint(_agent_attributes(a), _start_ns(a), now_ns, value(a))
-                  for a in agents]
+        points = [
+            NumberDataPoint(_agent_attributes(a), _start_ns(a), now_ns, value(a)) for a in agents
+        ]
         yield _cumulative(name, unit, description, points)
 
     for name, unit, description, reading in AGENT_GAUGES:
-        points = [NumberDataPoint(_agent_attributes(a), 0, now_ns, gauge_value)
-                  for a in agents if (gauge_value := reading(a)) is not None]
+        points = [
+            NumberDataPoint(_agent_attributes(a), 0, now_ns, gauge_value)
+            for a in agents
+            if (gauge_value := reading(a)) is not None
+        ]
         yield _gauge(name, unit, description, points)
 
     status_points = [
-        NumberDataPoint({**_agent_attributes(a), "clevagent.agent.status": status}, 0, now_ns,
-                        int(a.status == status))
-        for a in agents for status in AGENT_STATUSES
+        NumberDataPoint(
+            {**_agent_attributes(a), "clevagent.agent.status": status},
+            0,
+            now_ns,
+            int(a.status == status),
+        )
+        for a in agents
+        for status in AGENT_STATUSES
     ]
-    yield _gauge("clevagent.agent.status", "1",
-                 "1 for the agent's current status, 0 for the other statuses.", status_points)
+    yield _gauge(
+        "clevagent.agent.status",
+        "1",
+        "1 for the agent's current status, 0 for the other statuses.",
+        status_points,
+    )
 
 
 def event_metric_list(
@@ -341,14 +391,24 @@ def event_metric_list(
             target = langfuse
         target.append(NumberDataPoint(attributes, _start_ns(agent), now_ns, count.events))
 
-    yield _cumulative("clevagent.agent.loop_detections", "{detection}",
-                      "Loops detected for the agent, by detector signal.", loops)
-    yield _cumulative("clevagent.agent.restart_events", "{event}",
-                      "Restart events of the agent: queued, attempt, succeeded, failed.",
-                      restarts)
-    yield _cumulative("clevagent.agent.langfuse_errors", "{error}",
-                      "Error traces reported for the agent through the Langfuse webhook.",
-                      langfuse)
+    yield _cumulative(
+        "clevagent.agent.loop_detections",
+        "{detection}",
+        "Loops detected for the agent, by detector signal.",
+        loops,
+    )
+    yield _cumulative(
+        "clevagent.agent.restart_events",
+        "{event}",
+        "Restart events of the agent: queued, attempt, succeeded, failed.",
+        restarts,
+    )
+    yield _cumulative(
+        "clevagent.agent.langfuse_errors",
+        "{error}",
+        "Error traces reported for the agent through the Langfuse webhook.",
+        langfuse,
+    )
 
 
 def usage_metric_list(
@@ -361,8 +421,12 @@ def usage_metric_list(
             agent = by_id.get(total.agent_id)
             if agent is None:
                 continue
-            attributes = {**_agent_attributes(agent), "gen_ai.operation.name": GENAI_OPERATION,
-                          "gen_ai.request.model": total.model, "gen_ai.token.modality": "unknown"}
+            attributes = {
+                **_agent_attributes(agent),
+                "gen_ai.operation.name": GENAI_OPERATION,
+                "gen_ai.request.model": total.model,
+                "gen_ai.token.modality": "unknown",
+            }
             if total.provider:
                 attributes["gen_ai.provider.name"] = total.provider
             points.append(NumberDataPoint(attributes, _start_ns(agent), now_ns, value(total)))
@@ -371,11 +435,13 @@ def usage_metric_list(
 
 def build_metrics_data(target: ExportTarget, values: ProjectValues, now_ns: int) -> MetricsData:
     """Return one project's metrics as OTLP data, ready for the exporter."""
-    resource = Resource({
-        "service.name": "clevagent",
-        "clevagent.project.id": target.project_id,
-        "clevagent.project.name": target.project,
-    })
+    resource = Resource(
+        {
+            "service.name": "clevagent",
+            "clevagent.project.id": target.project_id,
+            "clevagent.project.name": target.project,
+        }
+    )
     metrics = [
         *agent_metric_list(values.agents, now_ns),
         *event_metric_list(values.agents, values.events, now_ns),
@@ -412,8 +478,9 @@ class ProjectExporters:
     def _cycle(self, stop: threading.Event) -> None:
         try:
             conn = self._connection()
-            conn.execute(queries.load("telemetry/fold_totals"),
-                         {"margin_seconds": FOLD_MARGIN_SECONDS})
+            conn.execute(
+                queries.load("telemetry/fold_totals"), {"margin_seconds": FOLD_MARGIN_SECONDS}
+            )
             targets = _fetch(conn, ExportTarget, "enabled_otlp_configs", {})
         except (psycopg.Error, database.DatabaseUnavailable) as error:
             logger.warning("telemetry cycle skipped, the database failed: %s", error)
@@ -427,8 +494,11 @@ class ProjectExporters:
             try:
                 self._export_project(conn, target)
             except psycopg.Error as error:
-                logger.warning("OTLP export of project %s skipped, the database failed: %s",
-                               target.project_id, error)
+                logger.warning(
+                    "OTLP export of project %s skipped, the database failed: %s",
+                    target.project_id,
+                    error,
+                )
                 self._drop_connection()
                 return
 
@@ -467,16 +537,21 @@ class ProjectExporters:
         result = exporter.export(data, timeout_millis=self.export_seconds * 1000)
         error = None if result is MetricExportResult.SUCCESS else f"export to {url} failed"
         self._log_outcome(target.project_id, url, error)
-        conn.execute(queries.load("telemetry/record_export_result"),
-                     {"project_id": target.project_id, "error": error})
+        conn.execute(
+            queries.load("telemetry/record_export_result"),
+            {"project_id": target.project_id, "error": error},
+        )
 
     def _log_outcome(self, project_id: int, url: str, error: str | None) -> None:
         # Log changes of state only; a collector that stays down would otherwise write
         # one line per project and interval.
         if error and project_id not in self.failing:
             self.failing.add(project_id)
-            logger.warning("OTLP export of project %s to %s failed; retrying every "
-                           "interval until it succeeds", project_id, url)
+            logger.warning(
+                "OTLP export of project %s to %s failed; retrying every interval until it succeeds",
+                project_id,
+                url,
+            )
         elif error:
             logger.debug("OTLP export of project %s to %s failed again", project_id, url)
         elif project_id in self.failing:
@@ -503,4 +578,3 @@ def run_exporter(database_url: str, stop: threading.Event, interval_seconds: flo
     finally:
         exporters.close()
         logger.info("telemetry exporter stopped")
-
