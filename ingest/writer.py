@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,9 +76,6 @@ class RowOutcome:
     duplicate: bool
 
 
-_COLUMNS = [f.name for f in fields(HeartbeatRow)]
-
-
 @dataclass
 class _Job:
     rows: list[HeartbeatRow]
@@ -137,7 +134,7 @@ class HeartbeatWriter:
             await self._flush_together(jobs)
         except DatabaseUnavailable as error:
             _fail(jobs, error)
-        except psycopg.Error:
+        except (psycopg.Error, ValueError, TypeError):
             # A statement failed on data: retry job by job so one bad request cannot sink
             # the others that happened to share its transaction.
             logger.exception(
@@ -145,13 +142,17 @@ class HeartbeatWriter:
             )
             for job in jobs:
                 await self._flush_alone(job)
+        except Exception as error:
+            # Whatever else goes wrong, the requests get an answer now, not at their timeout.
+            logger.exception("write of %d requests failed", len(jobs))
+            _fail(jobs, error)
         finally:
             self._slots.release()
 
     async def _flush_alone(self, job: _Job) -> None:
         try:
             await self._flush_together([job])
-        except (DatabaseUnavailable, psycopg.Error) as error:
+        except (DatabaseUnavailable, psycopg.Error, ValueError, TypeError) as error:
             logger.exception("write of %d heartbeats failed", len(job.rows))
             _fail([job], error)
 
@@ -209,13 +210,27 @@ def _fail(jobs: Sequence[_Job], error: Exception) -> None:
             )
 
 
-def _parameters(rows: list[HeartbeatRow]) -> dict[str, list[Any]]:
-    """Return one array per column, in row order, plus the rows' positions as `ord`."""
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-    for row in rows:
-        for name in _COLUMNS:
-            columns[name].append(getattr(row, name))
-    columns["usage"] = [json.dumps(u) if u is not None else None for u in columns["usage"]]
-    columns["fingerprints"] = [",".join(f) if f else None for f in columns["fingerprints"]]
-    columns["ord"] = list(range(len(rows)))
-    return columns
+def _parameters(rows: list[HeartbeatRow]) -> dict[str, Any]:
+    """Return the rows as one JSON array for write_heartbeats.sql, and their agents' ids.
+
+    Each row is an object of its non-NULL columns plus its position, `ord`.
+    """
+    documents = []
+    for position, row in enumerate(rows):
+        document = {name: value for name, value in vars(row).items() if value is not None}
+        document["ord"] = position
+        documents.append(document)
+    encoded = json.dumps(
+        documents,
+        default=_encode_datetime,
+        ensure_ascii=False,
+        allow_nan=False,
+        separators=(",", ":"),
+    )
+    return {"rows": encoded, "agent_ids": [row.agent_id for row in rows]}
+
+
+def _encode_datetime(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store a {type(value).__name__} in a heartbeat row")
