@@ -9,7 +9,14 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from clevagent_server.ingest.text import clean_text, truncate
 
@@ -100,7 +107,19 @@ class Heartbeat(BaseModel):
 class HeartbeatBatch(BaseModel):
     """The batch envelope. Items are validated one by one so a bad item fails alone."""
 
-    heartbeats: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
+    # Typed Any so that the envelope accepts any item; the schema shows what each must be.
+    heartbeats: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=MAX_BATCH_ITEMS),
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Heartbeat"},
+                "minItems": 1,
+                "maxItems": MAX_BATCH_ITEMS,
+            }
+        ),
+    ]
 
 
 class Warning(BaseModel):

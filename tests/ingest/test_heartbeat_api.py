@@ -161,6 +161,99 @@ def test_bad_number_is_422_and_not_stored(server, raw, field):
     assert stored(server, "a") == []
 
 
+@pytest.mark.parametrize(
+    ("raw", "error_type"),
+    [
+        (b'{"agent": "a",', "json_invalid"),
+        (b"agent=a", "json_invalid"),
+        (b"", "missing"),
+        (b"  ", "missing"),
+        (b'["agent", "a"]', "model_type"),
+        (b'"a"', "model_type"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v1/heartbeat", "/api/v1/heartbeat/batch"])
+def test_body_that_is_not_a_json_object_is_422(server, path, raw, error_type):
+    response = post(server, path, raw)
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert error["type"] == error_type
+    if error_type == "json_invalid":
+        assert error["msg"].startswith("JSON decode error: ")
+
+
+def test_key_is_checked_before_the_body(server):
+    response = post(server, "/api/v1/heartbeat", b"{not json", **{"X-API-Key": "cv_wrong"})
+
+    assert response.status_code == 401
+    assert response.json() == INVALID_KEY
+
+
+def test_json_without_content_type_is_accepted(server):
+    # curl -d sends application/x-www-form-urlencoded unless told otherwise.
+    response = httpx.post(
+        f"{server.url}/api/v1/heartbeat",
+        content=b'{"agent": "curl-default"}',
+        headers={**server.headers(), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 200
+    assert len(stored(server, "curl-default")) == 1
+
+
+def test_responses_have_the_documented_fields(server):
+    openapi = httpx.get(f"{server.url}/api/openapi.json").json()
+    schemas = openapi["components"]["schemas"]
+    single = post(server, "/api/v1/heartbeat", {"agent": "documented"}).json()
+    batch = post(
+        server, "/api/v1/heartbeat/batch", {"heartbeats": [{"agent": "documented"}, {"agent": ""}]}
+    ).json()
+
+    assert set(single) == set(schemas["HeartbeatResponse"]["properties"])
+    assert set(batch) == set(schemas["BatchResponse"]["properties"])
+    stored_item, failed_item = batch["results"]
+    assert set(stored_item) == set(schemas["BatchItemResult"]["properties"])
+    assert set(failed_item) == set(schemas["BatchItemResult"]["properties"])
+    assert stored_item["error"] is None
+    assert failed_item["agent_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "model"),
+    [("/api/v1/heartbeat", "Heartbeat"), ("/api/v1/heartbeat/batch", "HeartbeatBatch")],
+)
+def test_openapi_documents_the_request_bodies(server, path, model):
+    openapi = httpx.get(f"{server.url}/api/openapi.json").json()
+    body = openapi["paths"][path]["post"]["requestBody"]
+
+    assert body["required"] is True
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    assert ref == f"#/components/schemas/{model}"
+    schemas = openapi["components"]["schemas"]
+    heartbeat_fields = schemas["Heartbeat"]["properties"]
+    assert {"agent", "tokens_used", "cost_usd", "seq"} <= set(heartbeat_fields)
+    if model == "HeartbeatBatch":
+        items = schemas[model]["properties"]["heartbeats"]["items"]
+        assert items == {"$ref": "#/components/schemas/Heartbeat"}
+    # Models used by the body are documented too, so every reference resolves.
+    refs = set(_references(schemas[model]))
+    assert refs <= {f"#/components/schemas/{name}" for name in schemas}
+
+
+def _references(schema: object) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _references(value)
+
+
 @pytest.mark.parametrize("name", ["", " padded", "tab\there", "x" * 129, "line\nbreak"])
 def test_invalid_agent_name_is_422(server, name):
     response = post(server, "/api/v1/heartbeat", {"agent": name})
