@@ -71,8 +71,8 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry instrumentation looks up the global providers on
-        # every request, which costs a tenth of a heartbeat's time. The server reports
-        # on its requests through /metrics and the OTLP export instead.
+        # every request, about 5 % of a heartbeat's time. The server reports on its
+        # requests through /metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ingest = state

@@ -3,9 +3,9 @@
 A route that declares its body and dependencies as parameters has FastAPI solve them and
 validate the response in a generic way, which cost about a third of the time a heartbeat
 spent in Python. A DirectRoute's endpoint instead takes the request, authenticates it
-first, validates the raw bytes with `read_body`, and returns its response. The errors keep
-FastAPI's shape (a RequestValidationError, answered by the same 422 handler), and
-`request_body` with `document_bodies` put the body in the OpenAPI document as if it were
+first, validates the raw bytes with `read_body`, and returns its response. Invalid bodies
+raise FastAPI's RequestValidationError, so the same 422 handler formats them, and
+`request_body` with `document_bodies` add the body to the OpenAPI document as if it were
 declared.
 """
 
@@ -37,10 +37,10 @@ class DirectRoute(APIRoute):
 
 
 async def read_body(request: Request, model: type[Model]) -> Model:
-    """Validate the request body as JSON against model; raise a 422 that says what is wrong.
+    """Parse the request body as JSON and validate it against model.
 
-    The Content-Type is not checked: a client that sends JSON without it (curl -d does)
-    is understood.
+    Raises RequestValidationError (a 422) with the location of each error. The
+    Content-Type is not checked, so JSON sent without it (as `curl -d` does) is accepted.
     """
     body = await _body(request)
     if not body.strip():
@@ -52,9 +52,8 @@ async def read_body(request: Request, model: type[Model]) -> Model:
     except ValidationError as error:
         errors = error.errors(include_input=False)
     if errors[0]["type"] == "json_invalid":
-        # pydantic's parser is stricter than Python's: it refuses the lone surrogates of
-        # \ud800 escapes, which the models replace, and NaN, which they reject with a
-        # clearer message. Python's parser decides what is JSON, as it does for FastAPI.
+        # pydantic's parser rejects the lone surrogates of \ud800 escapes, which Python's
+        # parser accepts and the models replace. Python's parser decides, as in FastAPI.
         try:
             document = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as decode_error:

@@ -34,8 +34,8 @@ def strict_mode_detail(agent: str, project: Project) -> str:
     )
 
 
-# The routes below read and validate their bodies themselves (see bodies.py): this is the
-# hot path, and FastAPI's generic parameter handling would add half to its Python time.
+# The routes below are the hot path, so they are DirectRoutes that read and validate their
+# own bodies (see bodies.py).
 
 
 @router.post("/heartbeat", response_model=HeartbeatResponse, openapi_extra=request_body(Heartbeat))

@@ -107,7 +107,8 @@ class Heartbeat(BaseModel):
 class HeartbeatBatch(BaseModel):
     """The batch envelope. Items are validated one by one so a bad item fails alone."""
 
-    # Typed Any so that the envelope accepts any item; the schema shows what each must be.
+    # Items are typed Any so that the envelope accepts any item, and the JSON schema
+    # documents each as a Heartbeat.
     heartbeats: Annotated[
         list[Any],
         Field(min_length=1, max_length=MAX_BATCH_ITEMS),

@@ -100,7 +100,7 @@ class HeartbeatWriter:
         self._pending.append(_Job(rows, future))
         self._wakeup.set()
         try:
-            # On timeout the future is cancelled; a flush that holds it then skips it.
+            # On timeout the future is cancelled, and a flush that already took the job skips it.
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
                 return await future
         except TimeoutError as error:
@@ -143,7 +143,7 @@ class HeartbeatWriter:
             for job in jobs:
                 await self._flush_alone(job)
         except Exception as error:
-            # Whatever else goes wrong, the requests get an answer now, not at their timeout.
+            # Fail the requests now on any other error, so that they do not wait for their timeout.
             logger.exception("write of %d requests failed", len(jobs))
             _fail(jobs, error)
         finally:
