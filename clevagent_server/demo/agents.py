@@ -49,7 +49,8 @@ class Agent:
         """Call the chat model; an error of the stand-in only costs this step."""
         try:
             self.llm.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": prompt}],
+                model=model,
+                messages=[{"role": "user", "content": prompt}],
                 max_tokens=max_tokens,
             )
         except openai.OpenAIError as error:
@@ -108,8 +109,9 @@ def run_overspending(agent: Agent) -> None:
         agent.pace(1.0)
 
     while agent.running():
-        agent.ask("Write the full market report.", model=scenario.EXPENSIVE_MODEL,
-                  max_tokens=16_000)
+        agent.ask(
+            "Write the full market report.", model=scenario.EXPENSIVE_MODEL, max_tokens=16_000
+        )
         clevagent.log_iteration()
         agent.pace(1.0)
 
@@ -129,8 +131,11 @@ def run_crashing(agent: Agent) -> None:
         return
 
     agent.record_fault()
-    print(f"{agent.spec.name}: fatal error, exiting with status {CRASH_EXIT_STATUS}",
-          file=sys.stderr, flush=True)
+    print(
+        f"{agent.spec.name}: fatal error, exiting with status {CRASH_EXIT_STATUS}",
+        file=sys.stderr,
+        flush=True,
+    )
     # os._exit skips atexit and the SDK's final heartbeat, as a real crash would.
     os._exit(CRASH_EXIT_STATUS)
 
@@ -193,8 +198,10 @@ def main(argv: list[str]) -> int:
 
     run_dir = Path(os.environ["CLEVAGENT_DEMO_DIR"])
     clevagent.init(
-        api_key=os.environ["CLEVAGENT_API_KEY"], agent=spec.name,
-        interval=scenario.HEARTBEAT_SECONDS, agent_type="demo",
+        api_key=os.environ["CLEVAGENT_API_KEY"],
+        agent=spec.name,
+        interval=scenario.HEARTBEAT_SECONDS,
+        agent_type="demo",
     )
     BEHAVIOURS[spec.behaviour](Agent(spec, run_dir))
     return 0

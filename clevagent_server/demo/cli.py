@@ -33,7 +33,8 @@ def demo_command(
 ) -> None:
     """Run the whole stack on five real agent processes and show what it detects."""
     # Only warnings: the view owns the terminal, and each process logs to its own file.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     options = DemoOptions(duration_seconds=duration, data_dir=data_dir, live=live)
     raise typer.Exit(run_demo(options))

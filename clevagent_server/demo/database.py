@@ -66,8 +66,10 @@ def prepare(url: str) -> tuple[int, str, dict[str, int]]:
     migrate(url)
     with connect(url) as conn:
         with conn.transaction():
-            conn.execute(LOWER_PLAN_INTERVAL,
-                         {"seconds": scenario.HEARTBEAT_SECONDS, "plan": scenario.DEMO_PLAN})
+            conn.execute(
+                LOWER_PLAN_INTERVAL,
+                {"seconds": scenario.HEARTBEAT_SECONDS, "plan": scenario.DEMO_PLAN},
+            )
         project = admin.create_project(conn, PROJECT_NAME, plan=scenario.DEMO_PLAN)
         key = admin.create_key(conn, PROJECT_NAME, name="demo")
         agent_ids = {
@@ -84,8 +86,9 @@ def new_events(conn: psycopg.Connection, project_id: int, after_id: int) -> list
         return cursor.fetchall()
 
 
-def budget_crossed_at(conn: psycopg.Connection, project_id: int, agent: str,
-                      budget: float) -> datetime | None:
+def budget_crossed_at(
+    conn: psycopg.Connection, project_id: int, agent: str, budget: float
+) -> datetime | None:
     row = conn.execute(
         BUDGET_CROSSED_AT, {"project_id": project_id, "agent": agent, "budget": budget}
     ).fetchone()

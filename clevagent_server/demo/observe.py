@@ -20,10 +20,19 @@ from clevagent_server.demo.scenario import AGENTS, OVERSPENDING, DemoAgent
 
 # Events that report something wrong with an agent. An agent that sets off one of these
 # other than its own detection (and the restart attempt before a restart) fails the demo.
-ALERT_EVENTS = frozenset({
-    "loop_started", "no_progress_started", "budget_exceeded", "restart_attempt",
-    "restart_succeeded", "restart_failed", "crash_loop", "gave_up", "budget_stop",
-})
+ALERT_EVENTS = frozenset(
+    {
+        "loop_started",
+        "no_progress_started",
+        "budget_exceeded",
+        "restart_attempt",
+        "restart_succeeded",
+        "restart_failed",
+        "crash_loop",
+        "gave_up",
+        "budget_stop",
+    }
+)
 COMPANION_EVENTS = {"restart_succeeded": {"restart_attempt"}}
 
 STATUS_TIMEOUT_SECONDS = 5.0
@@ -89,8 +98,9 @@ class Outcome:
 class Observer:
     """Polls the running demo; each poll() returns the events that arrived since the last."""
 
-    def __init__(self, conn: psycopg.Connection, api_url: str, api_key: str, project_id: int,
-                 run_dir: Path) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, api_url: str, api_key: str, project_id: int, run_dir: Path
+    ) -> None:
         self._conn = conn
         self.api_url = api_url
         self._api_key = api_key
@@ -128,8 +138,11 @@ class Observer:
             body = json.load(response)
         return {
             row["name"]: FleetRow(
-                row["name"], row["status"], row.get("status_reason"),
-                row.get("last_heartbeat_at"), int(row.get("tokens_today") or 0),
+                row["name"],
+                row["status"],
+                row.get("status_reason"),
+                row.get("last_heartbeat_at"),
+                int(row.get("tokens_today") or 0),
                 float(row.get("cost_usd_today") or 0.0),
             )
             for row in body["agents"]

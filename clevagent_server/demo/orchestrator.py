@@ -130,9 +130,14 @@ def _run(run_dir: Path, options: DemoOptions, stop: threading.Event, out: TextIO
     return EXIT_OK if all(outcome.passed for outcome in outcomes) else EXIT_FAILED
 
 
-def _start_and_watch(run_dir: Path, options: DemoOptions, stop: threading.Event,
-                     processes: ProcessGroup, stack: ExitStack,
-                     view: View) -> tuple[Observer, VendorStats]:
+def _start_and_watch(
+    run_dir: Path,
+    options: DemoOptions,
+    stop: threading.Event,
+    processes: ProcessGroup,
+    stack: ExitStack,
+    view: View,
+) -> tuple[Observer, VendorStats]:
     """Start every part, registering each one's stop on `stack`, then watch until done."""
     view.note(f"demo directory: {run_dir}")
     view.note("starting the embedded PostgreSQL")
@@ -160,8 +165,14 @@ def _start_and_watch(run_dir: Path, options: DemoOptions, stop: threading.Event,
     return observer, stats
 
 
-def _watch(observer: Observer, view: View, options: DemoOptions, stop: threading.Event,
-           processes: ProcessGroup, run_dir: Path) -> None:
+def _watch(
+    observer: Observer,
+    view: View,
+    options: DemoOptions,
+    stop: threading.Event,
+    processes: ProcessGroup,
+    run_dir: Path,
+) -> None:
     """Poll and redraw until every fault was detected, the time is up, or a signal came."""
     begun = time.monotonic()
     limit = options.duration_seconds or options.max_seconds
@@ -210,11 +221,17 @@ def _stop_postgres(pgdata: Path, postmaster: int) -> None:
         os.kill(postmaster, signal.SIGKILL)
 
 
-def _start_server(url: str, run_dir: Path, processes: ProcessGroup,
-                  stop: threading.Event) -> str:
+def _start_server(url: str, run_dir: Path, processes: ProcessGroup, stop: threading.Event) -> str:
     port = _free_port()
-    argv = [sys.executable, "-m", "clevagent_server.demo.server", "--database-url", url,
-            "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "clevagent_server.demo.server",
+        "--database-url",
+        url,
+        "--port",
+        str(port),
+    ]
     log = run_dir / "logs" / "server.log"
     child = processes.start("server", argv, dict(os.environ), log)
     api_url = f"http://127.0.0.1:{port}"
@@ -225,8 +242,10 @@ def _start_server(url: str, run_dir: Path, processes: ProcessGroup,
         if child.popen is not None and child.popen.poll() is not None:
             raise DemoError(f"the server exited with status {child.popen.returncode}; see {log}")
         if time.monotonic() > deadline:
-            raise DemoError(f"the server did not respond to /healthz within "
-                            f"{SERVER_START_TIMEOUT_SECONDS:.0f} s; see {log}")
+            raise DemoError(
+                f"the server did not respond to /healthz within "
+                f"{SERVER_START_TIMEOUT_SECONDS:.0f} s; see {log}"
+            )
         stop.wait(0.2)
     return api_url
 
@@ -236,7 +255,8 @@ def _configure_agents(api_url: str, api_key: str, agent_ids: dict[str, int]) -> 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     for agent in scenario.AGENTS:
         request = urllib.request.Request(
-            f"{api_url}/api/v1/agents/{agent_ids[agent.name]}", method="PUT",
+            f"{api_url}/api/v1/agents/{agent_ids[agent.name]}",
+            method="PUT",
             data=json.dumps(agent.settings).encode(),
             headers={"X-API-Key": api_key, "Content-Type": "application/json"},
         )
@@ -264,16 +284,18 @@ def _healthy(api_url: str) -> bool:
 
 def _child_environment(api_key: str, api_url: str, vendor_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "CLEVAGENT_API_KEY": api_key,
-        "CLEVAGENT_ENDPOINT": api_url,
-        "OPENAI_BASE_URL": vendor_url,
-        # The stand-in only checks that a bearer token is present.
-        "OPENAI_API_KEY": "sk-demo-stand-in",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "CLEVAGENT_API_KEY": api_key,
+            "CLEVAGENT_ENDPOINT": api_url,
+            "OPENAI_BASE_URL": vendor_url,
+            # The stand-in only checks that a bearer token is present.
+            "OPENAI_API_KEY": "sk-demo-stand-in",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -293,8 +315,14 @@ def _start_agents(env: dict[str, str], run_dir: Path, processes: ProcessGroup) -
             path.write_text(f"{child.pid}\n")
 
 
-def _start_runner(env: dict[str, str], api_key: str, api_url: str, run_dir: Path,
-                  processes: ProcessGroup, stop: threading.Event) -> None:
+def _start_runner(
+    env: dict[str, str],
+    api_key: str,
+    api_url: str,
+    run_dir: Path,
+    processes: ProcessGroup,
+    stop: threading.Event,
+) -> None:
     config = run_dir / "runner.toml"
     config.write_text(runner_config(api_key, api_url, run_dir))
     argv = [sys.executable, "-m", "clevagent_runner", "start", "--config", str(config)]
@@ -369,8 +397,9 @@ def _sweep(processes: ProcessGroup) -> list[int]:
     return leftovers
 
 
-def _write_summary(run_dir: Path, outcomes: list[Outcome], leftovers: list[int],
-                   interrupted: bool) -> None:
+def _write_summary(
+    run_dir: Path, outcomes: list[Outcome], leftovers: list[int], interrupted: bool
+) -> None:
     data = {
         "interrupted": interrupted,
         "leftover_pids": leftovers,

@@ -42,9 +42,13 @@ class ProcessGroup:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as output:
             popen = subprocess.Popen(
-                argv, env={**env, DEMO_DIR_VARIABLE: str(self.run_dir)},
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                process_group=0, cwd=self.run_dir,
+                argv,
+                env={**env, DEMO_DIR_VARIABLE: str(self.run_dir)},
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+                cwd=self.run_dir,
             )
         child = Child(name, popen.pid, popen)
         self.children.append(child)

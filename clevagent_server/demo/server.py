@@ -37,8 +37,9 @@ DEMO_SETTINGS = dataclasses.replace(
 )
 
 
-def run_detector(database_url: str, stop: threading.Event, settings: DetectorSettings,
-                 cycle_seconds: float) -> None:
+def run_detector(
+    database_url: str, stop: threading.Event, settings: DetectorSettings, cycle_seconds: float
+) -> None:
     """Run detector cycles with `settings` until `stop` is set; retry after database errors.
 
     The demo's database has no other detector, so this loop needs no leader election.
@@ -66,8 +67,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
     def detector(stop: threading.Event) -> None:
         run_detector(args.database_url, stop, DEMO_SETTINGS, DETECTOR_INTERVAL_SECONDS)

@@ -92,8 +92,8 @@ def chat_completion(request: dict[str, Any]) -> dict[str, Any]:
     prompt_chars = sum(len(str(message.get("content", ""))) for message in request["messages"])
     prompt_tokens = max(1, prompt_chars // 4)
     asked = request.get("max_completion_tokens") or request.get("max_tokens")
-    completion_tokens = int(asked) if isinstance(asked, int) and asked > 0 else (
-        DEFAULT_COMPLETION_TOKENS
+    completion_tokens = (
+        int(asked) if isinstance(asked, int) and asked > 0 else (DEFAULT_COMPLETION_TOKENS)
     )
     created = int(time.time())
     return {
@@ -128,7 +128,9 @@ def running_vendor(host: str = "127.0.0.1") -> Iterator[tuple[str, VendorStats]]
     server.stats = VendorStats()
     server.lock = threading.Lock()
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-vendor",
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.2},
+        name="demo-vendor",
         daemon=True,
     )
     thread.start()

@@ -73,8 +73,7 @@ class LiveView:
             *fleet_table(observer, colour=True),
             "",
             f"{BOLD}Events{RESET}",
-            *(format_event(event, self._started_at)
-              for event in observer.events[-EVENTS_SHOWN:]),
+            *(format_event(event, self._started_at) for event in observer.events[-EVENTS_SHOWN:]),
         ]
         self._out.write(HOME + "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW)
         self._out.flush()
@@ -91,11 +90,16 @@ def fleet_table(observer: Observer, colour: bool = False) -> list[str]:
     for agent in AGENTS:
         row = observer.fleet.get(agent.name)
         status = row.status if row else "-"
-        rows.append((
-            agent.name, agent.fault or "none", status, (row.reason or "") if row else "",
-            f"{row.tokens_today:,}" if row else "-",
-            f"{row.cost_usd_today:.4f}" if row else "-",
-        ))
+        rows.append(
+            (
+                agent.name,
+                agent.fault or "none",
+                status,
+                (row.reason or "") if row else "",
+                f"{row.tokens_today:,}" if row else "-",
+                f"{row.cost_usd_today:.4f}" if row else "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
@@ -116,15 +120,18 @@ def format_event(event: dict[str, Any], started_at: datetime) -> str:
     return f"{offset:+6.1f} s  {event['agent'] or '(project)':<20}  {event['type']:<20}  {message}"
 
 
-def render_summary(outcomes: Sequence[Outcome], stats: VendorStats, leftovers: list[int],
-                   interrupted: bool) -> str:
+def render_summary(
+    outcomes: Sequence[Outcome], stats: VendorStats, leftovers: list[int], interrupted: bool
+) -> str:
     """Return the closing report: each fault, what caught it, how fast, and the end state."""
     rows = [("AGENT", "FAULT", "DETECTED AS", "AFTER", "BOUND", "FINAL STATUS", "")]
     for outcome in outcomes:
         rows.append(_summary_row(outcome))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    table = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
     faults = [outcome for outcome in outcomes if outcome.agent.detection is not None]
     caught = sum(1 for outcome in faults if outcome.detected_at is not None)
