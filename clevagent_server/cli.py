@@ -120,11 +120,27 @@ def serve_command(
         float, typer.Option(min=1, help="Seconds between OTLP exports of each project.")
     ] = 60.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CLEVAGENT_METRICS_TOKEN",
+            show_envvar=True,
+            help="Require this bearer token on GET /metrics. Prefer the environment "
+            "variable: other users can read a process's arguments.",
+        ),
+    ] = None,
 ) -> None:
     """Run the API and the detector cycle, migrating the database first."""
     _configure_logging(log_level)
     options = serve.ServeOptions(
-        host, port, workers, log_level, detectors, detector_interval, otel_interval
+        host,
+        port,
+        workers,
+        log_level,
+        detectors,
+        detector_interval,
+        otel_interval,
+        metrics_token=metrics_token or None,
     )
     with user_errors():
         url = database.resolve_url(database_url, data_dir)

@@ -35,6 +35,7 @@ class ServeOptions:
     detectors: bool = True
     detector_interval: float = 10.0
     otel_interval: float = 60.0
+    metrics_token: str | None = None
 
 
 def prepare_database(url: str) -> None:
@@ -53,8 +54,11 @@ def prepare_database(url: str) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """Build the app in a uvicorn worker process, which receives the URL by environment."""
-    return create_app(os.environ["CLEVAGENT_DATABASE_URL"])
+    """Build the app in a uvicorn worker process, which receives its settings by environment."""
+    return create_app(
+        os.environ["CLEVAGENT_DATABASE_URL"],
+        metrics_token=os.environ.get("CLEVAGENT_METRICS_TOKEN"),
+    )
 
 
 def run(url: str, options: ServeOptions) -> None:
@@ -108,12 +112,15 @@ def _run_uvicorn(url: str, options: ServeOptions) -> None:
         "access_log": False,
     }
     if options.workers == 1:
-        uvicorn.run(create_app(url), **common)  # type: ignore[arg-type]
+        app = create_app(url, metrics_token=options.metrics_token)
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
     # Worker processes count requests in files that /metrics adds up.
     with tempfile.TemporaryDirectory(prefix="clevagent-metrics-") as directory:
         metrics.prepare_multiprocess_dir(Path(directory))
         os.environ["CLEVAGENT_DATABASE_URL"] = url
+        if options.metrics_token:
+            os.environ["CLEVAGENT_METRICS_TOKEN"] = options.metrics_token
         uvicorn.run(
             "clevagent_server.serve:app_from_environment",
             factory=True,

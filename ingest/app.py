@@ -32,8 +32,13 @@ logger = logging.getLogger(__name__)
 KEY_USAGE_FLUSH_SECONDS = 60.0
 
 
-def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
-    """Build the application for one database; the pool opens when the app starts."""
+def create_app(
+    database_url: str, *, pool_size: int = 10, metrics_token: str | None = None
+) -> FastAPI:
+    """Build the application for one database; the pool opens when the app starts.
+
+    With metrics_token, GET /metrics requires it as a bearer token.
+    """
     pool = AsyncConnectionPool(
         database_url,
         kwargs={**connection_options(database_url), "autocommit": True},
@@ -42,7 +47,7 @@ def create_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
         open=False,
         name="clevagent-ingest",
     )
-    state = IngestState(pool=pool)
+    state = IngestState(pool=pool, metrics_token=metrics_token or None)
     state.writer = HeartbeatWriter(state)
     state.agents = AgentDirectory()
 

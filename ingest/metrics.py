@@ -11,6 +11,7 @@ oldest), a set that only changes when agents are deleted. Agents past the cap ap
 in the per-project totals and in clevagent_metrics_agents_omitted.
 """
 
+import hmac
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -372,6 +374,12 @@ def build_router(max_agents: int = DEFAULT_MAX_AGENT_SERIES) -> APIRouter:
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         state = request.app.state.ingest
+        if state.metrics_token is not None and not _has_bearer(request, state.metrics_token):
+            return JSONResponse(
+                {"detail": METRICS_TOKEN_DETAIL},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         async with state.connection() as conn:
             snapshot = await read_snapshot(conn, max_agents)
         # Text format 0.0.4: every Prometheus version and the OTel Collector and Alloy
@@ -382,6 +390,18 @@ def build_router(max_agents: int = DEFAULT_MAX_AGENT_SERIES) -> APIRouter:
 
 
 router = build_router()
+
+METRICS_TOKEN_DETAIL = (
+    "Invalid or missing bearer token. This server's /metrics requires the header "
+    "`Authorization: Bearer <token>` with the token set in CLEVAGENT_METRICS_TOKEN."
+)
+
+
+def _has_bearer(request: Request, token: str) -> bool:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
 class RequestMetricsMiddleware:

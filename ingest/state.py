@@ -25,6 +25,8 @@ class IngestState:
     rate_limiter: RateLimiter = field(default_factory=InProcessRateLimiter)
     key_cache: dict[bytes, tuple[float, Any]] = field(default_factory=dict)
     keys_used: set[int] = field(default_factory=set)
+    # When set, GET /metrics requires `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
     # Set by create_app; declared here so every route can reach them through the state.
     writer: "HeartbeatWriter" = field(init=False)
     agents: "AgentDirectory" = field(init=False)

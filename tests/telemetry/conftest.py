@@ -72,26 +72,42 @@ scrape_configs:
       - targets: ["{target}"]
 """
 
+BEARER_CONFIG = """\
+    authorization:
+      type: Bearer
+      credentials: "{token}"
+"""
+
 
 @pytest.fixture
-def start_prometheus() -> Iterator[Callable[[str], Prometheus]]:
-    """Start Prometheus scraping host:port; stopped by pid at the end of the test."""
+def start_prometheus() -> Iterator[Callable[..., Prometheus]]:
+    """Start Prometheus scraping host:port, optionally with a bearer token.
+
+    Each Prometheus is stopped by pid at the end of the test.
+    """
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed: apt-get install -y prometheus")
     started: list[tuple[Prometheus, Path]] = []
 
-    def start(target: str) -> Prometheus:
+    def start(target: str, bearer_token: str | None = None) -> Prometheus:
         workdir = Path(tempfile.mkdtemp(prefix="clevagent-prometheus-"))
-        (workdir / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(target=target))
+        config = PROMETHEUS_CONFIG.format(target=target)
+        if bearer_token is not None:
+            config += BEARER_CONFIG.format(token=bearer_token)
+        (workdir / "prometheus.yml").write_text(config)
         port = free_port()
         log_path = workdir / "prometheus.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [binary, f"--config.file={workdir / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    binary,
+                    f"--config.file={workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         prometheus = Prometheus(f"http://127.0.0.1:{port}", process, log_path)
         started.append((prometheus, workdir))

@@ -21,26 +21,34 @@ def scrape(server: Any) -> dict[str, Any]:
 
 
 def sample(families: dict[str, Any], family: str, **labels: str) -> float | None:
-    values = [s.value for s in families[family].samples
-              if not s.name.endswith("_created")
-              and all(s.labels.get(k) == v for k, v in labels.items())]
+    values = [
+        s.value
+        for s in families[family].samples
+        if not s.name.endswith("_created") and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(values) <= 1, values
     return values[0] if values else None
 
 
 def heartbeat_request_count(families: dict[str, Any]) -> float:
-    [count] = [s.value for s in families["clevagent_http_server_request_duration_seconds"].samples
-               if s.name == "clevagent_http_server_request_duration_seconds_count"
-               and s.labels["route"] == "/api/v1/heartbeat" and s.labels["status_code"] == "200"]
+    [count] = [
+        s.value
+        for s in families["clevagent_http_server_request_duration_seconds"].samples
+        if s.name == "clevagent_http_server_request_duration_seconds_count"
+        and s.labels["route"] == "/api/v1/heartbeat"
+        and s.labels["status_code"] == "200"
+    ]
     return float(count)
 
 
 def add_events(server: Any, agent_id: int, events: list[tuple[str, str | None]]) -> None:
     with psycopg.connect(server.database_url, autocommit=True) as conn:
         for event_type, signal in events:
-            conn.execute("INSERT INTO agent_events (project_id, agent_id, type, signal) "
-                         "VALUES (%s, %s, %s, %s)",
-                         (server.project_id, agent_id, event_type, signal))
+            conn.execute(
+                "INSERT INTO agent_events (project_id, agent_id, type, signal) "
+                "VALUES (%s, %s, %s, %s)",
+                (server.project_id, agent_id, event_type, signal),
+            )
 
 
 def test_metric_types_and_units(telemetry_server: Any) -> None:
@@ -62,11 +70,18 @@ def test_metric_types_and_units(telemetry_server: Any) -> None:
 
 def test_loop_and_restart_events_are_counted(telemetry_server: Any) -> None:
     agent_id = send_heartbeat(telemetry_server, agent="loopy")["agent_id"]
-    add_events(telemetry_server, agent_id, [
-        ("loop_started", "tool_call_rate"), ("loop_started", "tool_call_rate"),
-        ("loop_started", "identical_messages"), ("loop_ended", "tool_call_rate"),
-        ("restart_queued", None), ("restart_succeeded", None),
-    ])
+    add_events(
+        telemetry_server,
+        agent_id,
+        [
+            ("loop_started", "tool_call_rate"),
+            ("loop_started", "tool_call_rate"),
+            ("loop_started", "identical_messages"),
+            ("loop_ended", "tool_call_rate"),
+            ("restart_queued", None),
+            ("restart_succeeded", None),
+        ],
+    )
 
     families = scrape(telemetry_server)
     labels = {"project": telemetry_server.project, "agent": "loopy"}
@@ -85,9 +100,11 @@ def test_detector_run_is_exported(pg_database_url: str, tmp_path: Path) -> None:
     server = start_telemetry_server(pg_database_url, tmp_path, "--no-detectors")
     try:
         with psycopg.connect(server.database_url, autocommit=True) as conn:
-            conn.execute("INSERT INTO detector_runs (started_at, finished_at, duration_seconds, "
-                         "agents_checked, events_written) VALUES "
-                         "(now() - interval '1 second', now(), 0.042, 7, 2)")
+            conn.execute(
+                "INSERT INTO detector_runs (started_at, finished_at, duration_seconds, "
+                "agents_checked, events_written) VALUES "
+                "(now() - interval '1 second', now(), 0.042, 7, 2)"
+            )
         families = scrape(server)
     finally:
         server.stop()
@@ -130,3 +147,49 @@ def test_request_counts_merge_across_workers(
         server.stop()
 
     assert counts == [20.0] * 6
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token", "Basic c2VjcmV0", "Bearer", "secret-token"]
+)
+def test_metrics_token_rejects_other_credentials(
+    pg_database_url: str, tmp_path: Path, authorization: str | None
+) -> None:
+    server = start_telemetry_server(pg_database_url, tmp_path, "--metrics-token", "secret-token")
+    try:
+        headers = {"Authorization": authorization} if authorization else {}
+        rejected = httpx.get(f"{server.url}/metrics", headers=headers, timeout=10)
+        allowed = httpx.get(
+            f"{server.url}/metrics", headers={"Authorization": "Bearer secret-token"}, timeout=10
+        )
+    finally:
+        server.stop()
+
+    assert rejected.status_code == 401
+    assert rejected.headers["www-authenticate"] == 'Bearer realm="metrics"'
+    assert "CLEVAGENT_METRICS_TOKEN" in rejected.json()["detail"]
+    assert "clevagent_" not in rejected.text
+    assert allowed.status_code == 200
+    assert "clevagent_project_agents" in allowed.text
+
+
+def test_metrics_token_reaches_every_worker(pg_database_url: str, tmp_path: Path) -> None:
+    server = start_telemetry_server(
+        pg_database_url, tmp_path, "--workers", "2", "--metrics-token", "shared-token"
+    )
+    try:
+        # Each request is served by whichever worker accepts the connection.
+        rejected = [httpx.get(f"{server.url}/metrics", timeout=10).status_code for _ in range(6)]
+        allowed = [
+            httpx.get(
+                f"{server.url}/metrics",
+                headers={"Authorization": "Bearer shared-token"},
+                timeout=10,
+            ).status_code
+            for _ in range(6)
+        ]
+    finally:
+        server.stop()
+
+    assert rejected == [401] * 6
+    assert allowed == [200] * 6
