@@ -3,6 +3,10 @@
 Detectors (and the Langfuse webhook) queue rows in restart_commands; a runner polls for
 them, executes them and reports back. A command moves pending -> delivered -> completed,
 failed or rejected, and a finished command takes no second result.
+
+Delivery is at least once: a command with no result COMMAND_LEASE_SECONDS after its
+delivery is delivered again, so a runner that died between its poll and its report does
+not lose it. After MAX_COMMAND_DELIVERIES deliveries without a result, the command fails.
 """
 
 import logging
@@ -23,6 +27,8 @@ router = APIRouter(prefix="/api/v1", tags=["runner"])
 
 # At most this many commands per poll; the rest wait for the next one.
 MAX_COMMANDS_PER_POLL = 100
+COMMAND_LEASE_SECONDS = 300
+MAX_COMMAND_DELIVERIES = 3
 MAX_RESULT_CHARS = 2000
 
 
@@ -57,13 +63,22 @@ async def get_commands(
     project: Annotated[Project, Depends(authenticate)],
     agent: Annotated[list[str] | None, Query(max_length=1000)] = None,
 ) -> list[dict[str, Any]]:
-    """Return the project's pending commands, oldest first, and mark them delivered.
+    """Return the project's due commands, oldest first, and mark them delivered.
+
+    Due are pending commands and those delivered COMMAND_LEASE_SECONDS ago or earlier
+    that still have no result.
 
     With one or more `agent` parameters, only those agents' commands (and commands that
     name no agent) are delivered, so runners that share a project each receive their own.
     """
     state: IngestState = request.app.state.ingest
-    params = {"project_id": project.id, "agents": agent or None, "limit": MAX_COMMANDS_PER_POLL}
+    params = {
+        "project_id": project.id,
+        "agents": agent or None,
+        "limit": MAX_COMMANDS_PER_POLL,
+        "lease_seconds": COMMAND_LEASE_SECONDS,
+        "max_deliveries": MAX_COMMAND_DELIVERIES,
+    }
     async with state.connection() as conn:
         cursor = await conn.execute(queries.load("runner/deliver_commands"), params)
         rows = await cursor.fetchall()

@@ -20,8 +20,8 @@ CREATE TABLE otel_configs (
     CHECK (NOT enabled OR format <> 'otlp' OR endpoint IS NOT NULL)
 );
 
--- Every delivery of the Langfuse webhook, error or not.
--- NOTE: nothing expires these rows yet; they grow with the number of deliveries.
+-- Every delivery of the Langfuse webhook, error or not. The detector cycle's maintenance
+-- deletes them after 30 days.
 CREATE TABLE langfuse_deliveries (
     id          bigserial PRIMARY KEY,
     received_at timestamptz NOT NULL DEFAULT now(),

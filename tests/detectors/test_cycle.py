@@ -66,8 +66,7 @@ def test_failing_query_declares_nobody_dead(world: World) -> None:
         world.conn.execute("ALTER TABLE signals_away RENAME TO detector_agent_signals")
     assert failed.error is not None
     assert world.agent_row(agent)["status"] == "degraded"
-    run = world.conn.execute(
-        "SELECT error FROM detector_runs ORDER BY id DESC LIMIT 1").fetchone()
+    run = world.conn.execute("SELECT error FROM detector_runs ORDER BY id DESC LIMIT 1").fetchone()
     assert run is not None and "detector_agent_signals" in run["error"]
 
     world.cycle(T0 + timedelta(seconds=140))
@@ -90,5 +89,51 @@ def test_cycle_creates_heartbeat_partitions(world: World, database_url: str) -> 
     flavour = world.conn.execute("SELECT value FROM schema_info WHERE key = 'flavour'").fetchone()
     assert flavour is not None
     created = world.conn.execute(
-        "SELECT to_regclass('heartbeats_free_p20260603') IS NOT NULL AS present").fetchone()
+        "SELECT to_regclass('heartbeats_free_p20260603') IS NOT NULL AS present"
+    ).fetchone()
     assert created == {"present": flavour["value"] == "postgres"}
+
+
+def test_upkeep_prunes_runner_tables(world: World) -> None:
+    project = world.project()
+    agent = world.agent(project)
+    deliveries = {
+        age: world.conn.execute(
+            "INSERT INTO langfuse_deliveries (project_id, agent_id, status, received_at) "
+            "VALUES (%s, %s, 'error', %s) RETURNING id",
+            (project, agent, T0 - timedelta(days=age)),
+        ).fetchone()["id"]
+        for age in (31, 29)
+    }
+
+    def command(status: str, delivered_ago: timedelta, finished_ago: timedelta | None) -> int:
+        finished_at = None
+        if finished_ago is not None:
+            finished_at = T0 - finished_ago
+        row = world.conn.execute(
+            "INSERT INTO restart_commands (project_id, agent_id, status, delivered_at, "
+            "completed_at, deliveries) VALUES (%s, %s, %s, %s, %s, 1) RETURNING id",
+            (project, agent, status, T0 - delivered_ago, finished_at),
+        ).fetchone()
+        return int(row["id"])
+
+    unanswered = command("delivered", timedelta(hours=25), None)
+    in_flight = command("delivered", timedelta(hours=1), None)
+    ancient = command("completed", timedelta(days=402), timedelta(days=401))
+    recent_failure = command("failed", timedelta(days=399), timedelta(days=399))
+
+    world.cycle(T0)
+
+    remaining = {r["id"] for r in world.conn.execute("SELECT id FROM langfuse_deliveries")}
+    assert remaining == {deliveries[29]}
+    commands = {
+        r["id"]: (r["status"], r["result"])
+        for r in world.conn.execute("SELECT id, status, result FROM restart_commands")
+    }
+    assert commands[unanswered] == (
+        "failed",
+        "no result from a runner within a day of its delivery",
+    )
+    assert commands[in_flight] == ("delivered", None)
+    assert ancient not in commands
+    assert commands[recent_failure] == ("failed", None)

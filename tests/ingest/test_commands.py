@@ -45,8 +45,13 @@ def client(pg_database_url: str) -> Iterator[TestClient]:
         yield test_client
 
 
-def queue(url: str, project: Project, agent: str | None, action: str = "restart",
-          reason: str = "agent dead") -> int:
+def queue(
+    url: str,
+    project: Project,
+    agent: str | None,
+    action: str = "restart",
+    reason: str = "agent dead",
+) -> int:
     """Insert a command as the detectors do and return its id."""
     with psycopg.connect(url, autocommit=True) as conn:
         agent_id = None
@@ -54,18 +59,22 @@ def queue(url: str, project: Project, agent: str | None, action: str = "restart"
             agent_id = conn.execute(
                 "INSERT INTO agents (project_id, name) VALUES (%s, %s) "
                 "ON CONFLICT (project_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-                (project.id, agent)).fetchone()[0]
+                (project.id, agent),
+            ).fetchone()[0]
         return conn.execute(
             "INSERT INTO restart_commands (project_id, agent_id, action, type, target, reason) "
             "VALUES (%s, %s, %s, 'process', '/run/x.pid', %s) RETURNING id",
-            (project.id, agent_id, action, reason)).fetchone()[0]
+            (project.id, agent_id, action, reason),
+        ).fetchone()[0]
 
 
 def command_row(url: str, command_id: int) -> tuple:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT status, result, delivered_at IS NOT NULL, completed_at IS NOT NULL "
-            "FROM restart_commands WHERE id = %s", (command_id,)).fetchone()
+            "FROM restart_commands WHERE id = %s",
+            (command_id,),
+        ).fetchone()
 
 
 def test_commands_delivers_pending_once(client, pg_database_url):
@@ -77,13 +86,93 @@ def test_commands_delivers_pending_once(client, pg_database_url):
 
     assert response.status_code == 200
     assert response.json() == [
-        {"id": first, "action": "restart", "type": "process", "target": "/run/x.pid",
-         "agent": "bot", "reason": "no heartbeat for 300 s"},
-        {"id": second, "action": "stop", "type": "process", "target": "/run/x.pid",
-         "agent": "bot", "reason": "cost_exceeded"},
+        {
+            "id": first,
+            "action": "restart",
+            "type": "process",
+            "target": "/run/x.pid",
+            "agent": "bot",
+            "reason": "no heartbeat for 300 s",
+        },
+        {
+            "id": second,
+            "action": "stop",
+            "type": "process",
+            "target": "/run/x.pid",
+            "agent": "bot",
+            "reason": "cost_exceeded",
+        },
     ]
     assert command_row(pg_database_url, first)[:3] == ("delivered", None, True)
     assert client.get("/api/v1/commands", headers=project.headers).json() == []
+
+
+def age_delivery(url: str, command_id: int, seconds: float) -> None:
+    """Move a command's last delivery seconds into the past."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE restart_commands SET delivered_at = delivered_at - make_interval(secs => %s) "
+            "WHERE id = %s",
+            (seconds, command_id),
+        )
+
+
+def deliveries(url: str, command_id: int) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT deliveries FROM restart_commands WHERE id = %s", (command_id,)
+        ).fetchone()
+    return int(row[0])
+
+
+def test_unanswered_command_is_delivered_again(client, pg_database_url):
+    project = new_project(pg_database_url)
+    command = queue(pg_database_url, project, "bot")
+    assert [c["id"] for c in client.get("/api/v1/commands", headers=project.headers).json()] == [
+        command
+    ]
+    age_delivery(pg_database_url, command, commands.COMMAND_LEASE_SECONDS - 30)
+    early = client.get("/api/v1/commands", headers=project.headers).json()
+    age_delivery(pg_database_url, command, 60)
+
+    again = client.get("/api/v1/commands", headers=project.headers).json()
+
+    assert early == []
+    assert [c["id"] for c in again] == [command]
+    assert deliveries(pg_database_url, command) == 2
+    assert command_row(pg_database_url, command)[0] == "delivered"
+
+
+def test_answered_command_is_not_delivered_again(client, pg_database_url):
+    project = new_project(pg_database_url)
+    command = queue(pg_database_url, project, "bot")
+    client.get("/api/v1/commands", headers=project.headers)
+    client.post(
+        f"/api/v1/commands/{command}/result",
+        headers=project.headers,
+        json={"status": "completed", "message": "restarted"},
+    )
+    age_delivery(pg_database_url, command, commands.COMMAND_LEASE_SECONDS + 60)
+
+    assert client.get("/api/v1/commands", headers=project.headers).json() == []
+    assert deliveries(pg_database_url, command) == 1
+
+
+def test_command_fails_after_max_deliveries(client, pg_database_url):
+    project = new_project(pg_database_url)
+    command = queue(pg_database_url, project, "bot")
+    for _ in range(commands.MAX_COMMAND_DELIVERIES):
+        delivered = client.get("/api/v1/commands", headers=project.headers).json()
+        assert [c["id"] for c in delivered] == [command]
+        age_delivery(pg_database_url, command, commands.COMMAND_LEASE_SECONDS + 60)
+
+    last = client.get("/api/v1/commands", headers=project.headers).json()
+
+    assert last == []
+    status, result, _, completed = command_row(pg_database_url, command)
+    assert status == "failed"
+    assert result == f"no result from a runner after {commands.MAX_COMMAND_DELIVERIES} deliveries"
+    assert completed is True
 
 
 def test_commands_filter_by_agent(client, pg_database_url):
@@ -118,21 +207,31 @@ def test_result_stored(client, pg_database_url):
     command_id = queue(pg_database_url, project, "bot")
     client.get("/api/v1/commands", headers=project.headers)
 
-    response = client.post(f"/api/v1/commands/{command_id}/result", headers=project.headers,
-                           json={"status": "completed", "message": "running again (pid 42)"})
+    response = client.post(
+        f"/api/v1/commands/{command_id}/result",
+        headers=project.headers,
+        json={"status": "completed", "message": "running again (pid 42)"},
+    )
 
     assert response.status_code == 200
     assert response.json() == {"id": command_id, "status": "completed"}
     assert command_row(pg_database_url, command_id) == (
-        "completed", "running again (pid 42)", True, True)
+        "completed",
+        "running again (pid 42)",
+        True,
+        True,
+    )
 
 
 def test_result_for_undelivered_command_accepted(client, pg_database_url):
     project = new_project(pg_database_url)
     command_id = queue(pg_database_url, project, "bot")
 
-    response = client.post(f"/api/v1/commands/{command_id}/result", headers=project.headers,
-                           json={"status": "rejected", "message": "not watched here"})
+    response = client.post(
+        f"/api/v1/commands/{command_id}/result",
+        headers=project.headers,
+        json={"status": "rejected", "message": "not watched here"},
+    )
 
     assert response.status_code == 200
     assert command_row(pg_database_url, command_id)[:2] == ("rejected", "not watched here")
@@ -154,8 +253,11 @@ def test_result_twice_conflicts(client, pg_database_url):
 def test_result_unknown_command_not_found(client, pg_database_url):
     project = new_project(pg_database_url)
 
-    response = client.post("/api/v1/commands/999999/result", headers=project.headers,
-                           json={"status": "completed", "message": ""})
+    response = client.post(
+        "/api/v1/commands/999999/result",
+        headers=project.headers,
+        json={"status": "completed", "message": ""},
+    )
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Command 999999 not found"}
@@ -165,8 +267,11 @@ def test_result_other_projects_command_not_found(client, pg_database_url):
     owner, stranger = new_project(pg_database_url), new_project(pg_database_url)
     command_id = queue(pg_database_url, owner, "bot")
 
-    response = client.post(f"/api/v1/commands/{command_id}/result", headers=stranger.headers,
-                           json={"status": "completed", "message": "done"})
+    response = client.post(
+        f"/api/v1/commands/{command_id}/result",
+        headers=stranger.headers,
+        json={"status": "completed", "message": "done"},
+    )
 
     assert response.status_code == 404
     assert response.json() == {"detail": f"Command {command_id} not found"}
@@ -177,8 +282,9 @@ def test_result_rejects_unknown_status(client, pg_database_url):
     project = new_project(pg_database_url)
     command_id = queue(pg_database_url, project, "bot")
 
-    response = client.post(f"/api/v1/commands/{command_id}/result", headers=project.headers,
-                           json={"status": "done"})
+    response = client.post(
+        f"/api/v1/commands/{command_id}/result", headers=project.headers, json={"status": "done"}
+    )
 
     assert response.status_code == 422
     [error] = response.json()["detail"]
@@ -190,7 +296,10 @@ def test_result_message_truncated(client, pg_database_url):
     project = new_project(pg_database_url)
     command_id = queue(pg_database_url, project, "bot")
 
-    client.post(f"/api/v1/commands/{command_id}/result", headers=project.headers,
-                json={"status": "failed", "message": "x" * 5000})
+    client.post(
+        f"/api/v1/commands/{command_id}/result",
+        headers=project.headers,
+        json={"status": "failed", "message": "x" * 5000},
+    )
 
     assert len(command_row(pg_database_url, command_id)[1]) == 2000
