@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from clevagent_server.db import database, queries
 from clevagent_server.db.migrate import migrate
 from clevagent_server.detectors import service as detector_service
+from clevagent_server.detectors.settings import DetectorSettings
 from clevagent_server.ingest import metrics, otel
 from clevagent_server.ingest.app import create_app
 
@@ -36,6 +37,8 @@ class ServeOptions:
     detector_interval: float = 10.0
     otel_interval: float = 60.0
     metrics_token: str | None = None
+    # None: the production limits for detector_interval (the demo shortens them).
+    detector_settings: DetectorSettings | None = None
 
 
 def prepare_database(url: str) -> None:
@@ -69,7 +72,12 @@ def run(url: str, options: ServeOptions) -> None:
     ]
     if options.detectors:
         loops.append(
-            ("detector", lambda stop: detector_service.run(url, stop, options.detector_interval))
+            (
+                "detector",
+                lambda stop: detector_service.run(
+                    url, stop, options.detector_interval, options.detector_settings
+                ),
+            )
         )
     with background(loops), _exit_cleanly_on_signals():
         logger.info("serving the API on http://%s:%d", options.host, options.port)

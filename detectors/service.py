@@ -19,15 +19,21 @@ from clevagent_server.detectors.store import execute
 logger = logging.getLogger(__name__)
 
 
-def run(database_url: str, stop: threading.Event, cycle_seconds: float = 10.0) -> None:
+def run(
+    database_url: str,
+    stop: threading.Event,
+    cycle_seconds: float = 10.0,
+    settings: DetectorSettings | None = None,
+) -> None:
     """Run detector cycles every `cycle_seconds` until `stop` is set.
 
-    Blocks the calling thread. A database error is logged and the cycle retried next
-    period, on fresh connections; nothing here raises after start-up.
+    `settings` defaults to the production limits for that cycle length. Blocks the
+    calling thread. A database error is logged and the cycle retried next period, on
+    fresh connections; nothing here raises after start-up.
     """
     if cycle_seconds <= 0:
         raise ValueError(f"cycle_seconds must be positive, got {cycle_seconds!r}")
-    loop = _DetectorLoop(database_url, DetectorSettings.for_cycle(cycle_seconds))
+    loop = _DetectorLoop(database_url, settings or DetectorSettings.for_cycle(cycle_seconds))
     logger.info("detector started, one cycle every %.1f s", cycle_seconds)
     try:
         while not stop.is_set():
@@ -55,8 +61,7 @@ class _DetectorLoop:
             if self._lead():
                 self._run_cycle()
         except (psycopg.Error, DatabaseUnavailable) as error:
-            logger.error("detector could not reach the database: %s; retrying next cycle",
-                         error)
+            logger.error("detector could not reach the database: %s; retrying next cycle", error)
             self.close()
 
     def close(self) -> None:
@@ -94,6 +99,10 @@ class _DetectorLoop:
             self._work_conn.close()
             self._work_conn = None
         elif result.ran:
-            logger.debug("detector cycle: %d agents, %d events, %d commands in %.3f s",
-                         result.agents_checked, result.events_written,
-                         result.commands_queued, result.duration_seconds)
+            logger.debug(
+                "detector cycle: %d agents, %d events, %d commands in %.3f s",
+                result.agents_checked,
+                result.events_written,
+                result.commands_queued,
+                result.duration_seconds,
+            )

@@ -4,7 +4,7 @@
 
 The detectors' production timing waits minutes on purpose: an agent counts as stuck only
 after 300 s without progress, and daily cost is counted 30 s behind the clock. This
-process runs the same detector cycle with the shorter limits in DEMO_SETTINGS, so that a
+process runs `clevagent serve` with the shorter limits in DEMO_SETTINGS, so that a
 newcomer sees every detection within a minute. It serves only the demo's private
 database.
 """
@@ -13,18 +13,10 @@ import argparse
 import dataclasses
 import logging
 import sys
-import threading
-import time
-
-import psycopg
 
 from clevagent_server import serve
-from clevagent_server.db.database import DatabaseUnavailable, connect
 from clevagent_server.demo.scenario import DETECTOR_INTERVAL_SECONDS
-from clevagent_server.detectors.cycle import run_cycle
 from clevagent_server.detectors.settings import DetectorSettings
-
-logger = logging.getLogger(__name__)
 
 DEMO_SETTINGS = dataclasses.replace(
     DetectorSettings.for_cycle(DETECTOR_INTERVAL_SECONDS),
@@ -35,30 +27,6 @@ DEMO_SETTINGS = dataclasses.replace(
     # On an idle loopback server a heartbeat commits well within 3 s of its timestamp.
     cost_lag_seconds=3.0,
 )
-
-
-def run_detector(
-    database_url: str, stop: threading.Event, settings: DetectorSettings, cycle_seconds: float
-) -> None:
-    """Run detector cycles with `settings` until `stop` is set; retry after database errors.
-
-    The demo's database has no other detector, so this loop needs no leader election.
-    """
-    conn: psycopg.Connection | None = None
-    while not stop.is_set():
-        started = time.monotonic()
-        try:
-            if conn is None:
-                conn = connect(database_url, autocommit=True)
-            run_cycle(conn, settings=settings)
-        except (psycopg.Error, DatabaseUnavailable) as error:
-            logger.error("detector cycle failed: %s; retrying next cycle", error)
-            if conn is not None:
-                conn.close()
-            conn = None
-        stop.wait(max(0.0, cycle_seconds - (time.monotonic() - started)))
-    if conn is not None:
-        conn.close()
 
 
 def main(argv: list[str]) -> int:
@@ -73,12 +41,13 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-    def detector(stop: threading.Event) -> None:
-        run_detector(args.database_url, stop, DEMO_SETTINGS, DETECTOR_INTERVAL_SECONDS)
-
-    options = serve.ServeOptions(host=args.host, port=args.port, detectors=False)
-    with serve.background([("demo-detector", detector)]):
-        serve.run(args.database_url, options)
+    options = serve.ServeOptions(
+        host=args.host,
+        port=args.port,
+        detector_interval=DETECTOR_INTERVAL_SECONDS,
+        detector_settings=DEMO_SETTINGS,
+    )
+    serve.run(args.database_url, options)
     return 0
 
 
