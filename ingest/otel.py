@@ -11,6 +11,7 @@ failed export loses nothing: the next one carries the current totals.
 """
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +64,10 @@ FOLD_MARGIN_SECONDS = 300.0
 
 PROJECT_NOT_FOUND = "Project not found"
 
+# Comma-separated host names (as written in endpoint URLs) that OTLP endpoints may name.
+# Unset, any host is allowed.
+ALLOWED_HOSTS_VARIABLE = "CLEVAGENT_OTLP_ALLOWED_HOSTS"
+
 
 # --- The endpoint -------------------------------------------------------------------
 
@@ -96,7 +101,26 @@ def validate_endpoint(value: str) -> str:
         )
     if parts.fragment:
         raise ValueError("endpoint must not contain a fragment (#...)")
+    hosts = allowed_hosts()
+    if hosts is not None and parts.hostname.lower() not in hosts:
+        raise ValueError(
+            f"endpoint host {parts.hostname!r} is not allowed on this server; the allowed "
+            f"hosts are {', '.join(sorted(hosts))} (set by {ALLOWED_HOSTS_VARIABLE})"
+        )
     return value
+
+
+def allowed_hosts() -> frozenset[str] | None:
+    """Return the hosts OTLP endpoints may name, or None when the operator set no list."""
+    listed = os.environ.get(ALLOWED_HOSTS_VARIABLE, "")
+    hosts = frozenset(host.strip().lower() for host in listed.split(",") if host.strip())
+    return hosts or None
+
+
+def endpoint_allowed(endpoint: str) -> bool:
+    """Return whether endpoint's host is allowed by the operator's list, if there is one."""
+    hosts = allowed_hosts()
+    return hosts is None or (urlsplit(endpoint).hostname or "").lower() in hosts
 
 
 def metrics_url(endpoint: str) -> str:
@@ -464,6 +488,7 @@ class ProjectExporters:
         self.export_seconds = export_seconds
         self.exporters: dict[int, tuple[str, OTLPMetricExporter]] = {}
         self.failing: set[int] = set()
+        self.disallowed: set[int] = set()
         self.conn: psycopg.Connection | None = None
 
     def run_cycle(self, stop: threading.Event) -> None:
@@ -487,6 +512,7 @@ class ProjectExporters:
             self._drop_connection()
             return
 
+        targets = self._allowed(targets)
         self._keep_exporters_for(targets)
         for target in targets:
             if stop.is_set():
@@ -517,6 +543,26 @@ class ProjectExporters:
         if self.conn is not None:
             self.conn.close()
         self.conn = None
+
+    def _allowed(self, targets: list[ExportTarget]) -> list[ExportTarget]:
+        """Drop the targets whose host the operator's list no longer allows, logging each once.
+
+        An endpoint stored before the list was set, or before it changed, is not exported to.
+        """
+        allowed = []
+        for target in targets:
+            if endpoint_allowed(target.endpoint):
+                allowed.append(target)
+                self.disallowed.discard(target.project_id)
+            elif target.project_id not in self.disallowed:
+                self.disallowed.add(target.project_id)
+                logger.warning(
+                    "OTLP export of project %s skipped: the host of %s is not in %s",
+                    target.project_id,
+                    target.endpoint,
+                    ALLOWED_HOSTS_VARIABLE,
+                )
+        return allowed
 
     def _keep_exporters_for(self, targets: list[ExportTarget]) -> None:
         # An exporter is bound to one URL: a changed or disabled config replaces it.

@@ -1,5 +1,6 @@
 """POST and GET /api/v1/projects/{id}/otel-config."""
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -7,6 +8,7 @@ import psycopg
 import pytest
 
 from clevagent_server.ingest.otel import metrics_url, validate_endpoint
+from tests.telemetry.telemetry_support import start_telemetry_server
 
 
 def post_config(server: Any, body: Any, project_id: int | None = None) -> httpx.Response:
@@ -100,3 +102,23 @@ def test_validate_endpoint_messages() -> None:
 ])
 def test_metrics_url_appends_signal_path(endpoint: str, url: str) -> None:
     assert metrics_url(endpoint) == url
+
+
+def test_endpoint_host_outside_allowed_list_is_422(
+    pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEVAGENT_OTLP_ALLOWED_HOSTS", "collector.internal, Gateway")
+    server = start_telemetry_server(pg_database_url, tmp_path)
+    try:
+        private = post_config(server, {"enabled": True, "endpoint": "http://10.0.0.5:4318"})
+        listed = post_config(server, {"enabled": True, "endpoint": "https://GATEWAY:4318"})
+    finally:
+        server.stop()
+
+    assert private.status_code == 422
+    [error] = private.json()["detail"]
+    assert error["loc"] == ["body", "endpoint"]
+    assert "'10.0.0.5' is not allowed" in error["msg"]
+    assert "collector.internal, gateway" in error["msg"]
+    assert "CLEVAGENT_OTLP_ALLOWED_HOSTS" in error["msg"]
+    assert listed.status_code == 200

@@ -1,18 +1,22 @@
 """An enabled otel-config makes the server push decodable OTLP/HTTP metrics to a receiver."""
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
 
+from clevagent_server import admin
 from tests.telemetry.telemetry_support import (
     EXPORT_INTERVAL_SECONDS,
     OtlpReceiver,
     poll,
     send_heartbeat,
+    start_telemetry_server,
 )
 
 USAGE = [{"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 700,
@@ -155,3 +159,37 @@ def _last_export_succeeded(server: Any) -> bool:
     body = httpx.get(f"{server.url}/api/v1/projects/{server.project_id}/otel-config",
                      headers=server.headers(), timeout=10).json()
     return body["last_export_at"] is not None and body["last_export_error"] is None
+
+
+def test_export_skips_hosts_outside_allowed_list(
+    pg_database_url: str,
+    tmp_path: Path,
+    otlp_receiver: OtlpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Both endpoints reach the same receiver; only the host written in the URL differs.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("CLEVAGENT_OTLP_ALLOWED_HOSTS", "127.0.0.1")
+    server = start_telemetry_server(pg_database_url, tmp_path)
+    try:
+        with psycopg.connect(server.database_url, autocommit=True) as conn:
+            other = admin.create_project(conn, f"stored-before-{server.project}")
+            conn.execute(
+                "INSERT INTO otel_configs (project_id, enabled, format, endpoint) "
+                "VALUES (%s, true, 'otlp', %s), (%s, true, 'otlp', %s)",
+                (
+                    server.project_id,
+                    f"http://127.0.0.1:{otlp_receiver.port}/allowed",
+                    other["id"],
+                    f"http://localhost:{otlp_receiver.port}/listed-nowhere",
+                ),
+            )
+        poll(otlp_receiver.received, 2 * EXPORT_INTERVAL_SECONDS + 5, interval=0.05)
+        # Two more export cycles, in which the other project would be exported too.
+        time.sleep(2 * EXPORT_INTERVAL_SECONDS + 0.5)
+    finally:
+        server.stop()
+
+    paths = {export.path for export in otlp_receiver.received()}
+    assert paths == {"/allowed/v1/metrics"}
+    assert "not in CLEVAGENT_OTLP_ALLOWED_HOSTS" in server.log()
