@@ -336,6 +336,87 @@ def test_retried_sequence_counts_once(server):
     assert sum(row["cost_usd"] for row in stored(server, "retry")) == 1.0
 
 
+def test_concurrent_copies_of_a_retry_store_once(server):
+    # The copies of each heartbeat land in different flushes, which run at the same time:
+    # the first heartbeat of a new instance is the case with no row to lock beforehand.
+    bodies = [
+        {"agent": "racer", "instance_id": f"racer-{trial}", "seq": 1, "tokens_used": 1}
+        for trial in range(30)
+    ]
+
+    def send(body: dict[str, object]) -> httpx.Response:
+        return post(server, "/api/v1/heartbeat", body)
+
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(send, [body for body in bodies for _ in range(6)]))
+
+    assert [r.status_code for r in responses] == [200] * len(responses)
+    duplicates = [r.json()["duplicate"] for r in responses]
+    assert duplicates.count(False) == len(bodies)
+    rows = stored(server, "racer")
+    assert len(rows) == len(bodies)
+    assert sorted(row["instance_id"] for row in rows) == sorted(b["instance_id"] for b in bodies)
+
+
+def test_late_retry_keeps_newer_agent_state(server):
+    body = {"agent": "late", "instance_id": "late-1"}
+    post(
+        server,
+        "/api/v1/heartbeat",
+        {
+            **body,
+            "seq": 1,
+            "iteration_count": 10,
+            "status": "error",
+            "message": "old",
+            "busy_seconds": 3600,
+        },
+    )
+    post(
+        server,
+        "/api/v1/heartbeat",
+        {
+            **body,
+            "seq": 2,
+            "iteration_count": 11,
+            "status": "ok",
+            "message": "new",
+            "busy_seconds": 0,
+        },
+    )
+    with psycopg.connect(server.database_url) as conn:
+        before = conn.execute(
+            "SELECT last_heartbeat_at FROM agents WHERE project_id = %s AND name = 'late'",
+            (server.project_id,),
+        ).fetchone()
+
+    retry = post(
+        server,
+        "/api/v1/heartbeat",
+        {
+            **body,
+            "seq": 1,
+            "iteration_count": 10,
+            "status": "error",
+            "message": "old",
+            "busy_seconds": 3600,
+        },
+    )
+
+    assert retry.json()["duplicate"] is True
+    with psycopg.connect(server.database_url) as conn:
+        agent = conn.execute(
+            "SELECT last_iteration, last_client_status, last_message, busy_until, "
+            "last_heartbeat_at FROM agents WHERE project_id = %s AND name = 'late'",
+            (server.project_id,),
+        ).fetchone()
+    assert agent[0] == 11
+    assert agent[1] == "ok"
+    assert agent[2] == "new"
+    assert agent[3] is None
+    assert agent[4] > before[0]
+
+
 def test_usage_is_priced_by_the_server(server):
     body = {
         "agent": "priced",

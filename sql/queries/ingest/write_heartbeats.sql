@@ -8,12 +8,13 @@
 -- below becomes one INSERT (insert_heartbeats_cte.sql) per plan table the group uses.
 --
 -- The steps, in order:
--- 1. Find and lock the highest sequence number stored for each SDK instance.
--- 2. Mark as duplicates the heartbeats whose sequence number is not above it, or repeats
---    an earlier one of this group, and record the new maxima.
+-- 1. Record the highest sequence number of each SDK instance, locking the instances in
+--    key order, and learn the one stored before.
+-- 2. Mark as duplicates the heartbeats whose sequence number is not above that, or
+--    repeats an earlier one of this group.
 -- 3. Insert the other heartbeats into their plan's table.
 -- 4. Lock the agents in id order, as the detector cycle does, and record each agent's
---    latest heartbeat.
+--    liveness and the state its newest heartbeat that is not a duplicate reports.
 WITH input AS (
     SELECT *
     FROM json_to_recordset(%(rows)s::json) AS u (
@@ -29,56 +30,60 @@ WITH input AS (
         restart_target text
     )
 ),
-previous AS (
-    SELECT s.agent_id, s.instance_id, s.last_seq
-    FROM agent_instances AS s
-    WHERE s.agent_id = ANY(%(agent_ids)b::bigint[])
-      AND (s.agent_id, s.instance_id) IN (
-          SELECT agent_id, instance_id FROM input WHERE instance_id IS NOT NULL AND seq IS NOT NULL
-      )
-    ORDER BY s.agent_id, s.instance_id
-    FOR UPDATE
+sequences AS (
+    -- ON CONFLICT DO UPDATE works on the newest committed row, even one committed after
+    -- this statement started, and waits for a concurrent insert of the same key. So when
+    -- two flushes carry the same retry, the second learns the first one's sequence number
+    -- from previous_seq; a plain SELECT here would see neither.
+    INSERT INTO agent_instances AS s (agent_id, instance_id, last_seq, last_seen)
+    SELECT agent_id, instance_id, max(seq), now()
+    FROM input
+    WHERE instance_id IS NOT NULL AND seq IS NOT NULL
+    GROUP BY agent_id, instance_id
+    ORDER BY agent_id, instance_id
+    ON CONFLICT (agent_id, instance_id) DO UPDATE
+    SET previous_seq = s.last_seq,
+        last_seq = GREATEST(s.last_seq, EXCLUDED.last_seq),
+        last_seen = EXCLUDED.last_seen
+    RETURNING s.agent_id, s.instance_id, s.previous_seq
 ),
 judged AS (
     SELECT i.*,
            i.instance_id IS NOT NULL AND i.seq IS NOT NULL AND (
-               coalesce(i.seq <= p.last_seq, false)
+               coalesce(i.seq <= q.previous_seq, false)
                OR coalesce(i.seq <= max(i.seq) OVER (
                    PARTITION BY i.agent_id, i.instance_id ORDER BY i.ord
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false)
            ) AS duplicate
     FROM input AS i
-    LEFT JOIN previous AS p ON p.agent_id = i.agent_id AND p.instance_id = i.instance_id
-),
-sequences AS (
-    INSERT INTO agent_instances (agent_id, instance_id, last_seq, last_seen)
-    SELECT agent_id, instance_id, max(seq), now()
-    FROM input
-    WHERE instance_id IS NOT NULL AND seq IS NOT NULL
-    GROUP BY agent_id, instance_id
-    ON CONFLICT (agent_id, instance_id) DO UPDATE
-    SET last_seq = GREATEST(agent_instances.last_seq, EXCLUDED.last_seq),
-        last_seen = EXCLUDED.last_seen
+    LEFT JOIN sequences AS q ON q.agent_id = i.agent_id AND q.instance_id = i.instance_id
 ),
 {inserts},
 locked AS (
-    -- The condition on `previous` runs it (as an InitPlan) before the first agent is
-    -- locked. So every flush locks SDK instances first and agents second, whatever join
-    -- order the planner picks, and concurrent flushes cannot deadlock.
+    -- The condition on `sequences` runs it (as an InitPlan) before the first agent is
+    -- locked. So every flush locks SDK instances first and agents second, each in key
+    -- order, whatever join order the planner picks, and concurrent flushes cannot
+    -- deadlock.
     SELECT id FROM agents
-    WHERE id = ANY(%(agent_ids)b::bigint[]) AND (SELECT count(*) FROM previous) >= 0
+    WHERE id = ANY(%(agent_ids)b::bigint[]) AND (SELECT count(*) FROM sequences) >= 0
     ORDER BY id
     FOR NO KEY UPDATE
 ),
+seen AS (
+    SELECT agent_id, max(time) AS time FROM judged GROUP BY agent_id
+),
 latest AS (
-    SELECT DISTINCT ON (agent_id) * FROM input ORDER BY agent_id, ord DESC
+    -- A duplicate is an old heartbeat sent again: it proves the agent alive, but the
+    -- state it reports has been overtaken.
+    SELECT DISTINCT ON (agent_id) * FROM judged WHERE NOT duplicate ORDER BY agent_id, ord DESC
 ),
 updated AS (
     -- Liveness uses the server's receive time only. An agent's first heartbeat moves it
-    -- out of "unknown"; every other status change is the detectors' work.
+    -- out of "unknown"; every other status change is the detectors' work. An agent with
+    -- only duplicates in this group has no `latest` row, and keeps its state.
     UPDATE agents AS a SET
-        last_heartbeat_at = GREATEST(a.last_heartbeat_at, u.time),
-        last_client_status = u.status,
+        last_heartbeat_at = GREATEST(a.last_heartbeat_at, n.time),
+        last_client_status = COALESCE(u.status, a.last_client_status),
         last_message = COALESCE(u.message, a.last_message),
         last_iteration_changed_at = CASE
             WHEN u.iteration_count IS NOT NULL AND u.iteration_count IS DISTINCT FROM a.last_iteration
@@ -99,9 +104,10 @@ updated AS (
             WHEN a.status <> 'unknown' THEN a.status
             WHEN u.status IN ('warning', 'error') THEN 'degraded'
             ELSE 'healthy' END,
-        status_changed_at = CASE WHEN a.status = 'unknown' THEN u.time ELSE a.status_changed_at END
-    FROM latest AS u
-    WHERE a.id = ANY(%(agent_ids)b::bigint[]) AND a.id = u.agent_id
+        status_changed_at = CASE WHEN a.status = 'unknown' THEN n.time ELSE a.status_changed_at END
+    FROM seen AS n
+    LEFT JOIN latest AS u ON u.agent_id = n.agent_id
+    WHERE a.id = ANY(%(agent_ids)b::bigint[]) AND a.id = n.agent_id
       AND a.id IN (SELECT id FROM locked)
     RETURNING a.id, a.status, a.warning
 )
