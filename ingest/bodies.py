@@ -10,6 +10,7 @@ declared.
 """
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -23,6 +24,8 @@ from starlette.requests import ClientDisconnect
 Model = TypeVar("Model", bound=BaseModel)
 
 _SCHEMA_REF = "#/components/schemas/{model}"
+# A JSON escape of a UTF-16 surrogate, such as \ud800.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class DirectRoute(APIRoute):
@@ -51,12 +54,12 @@ async def read_body(request: Request, model: type[Model]) -> Model:
         return model.model_validate_json(body)
     except ValidationError as error:
         errors = error.errors(include_input=False)
-    if errors[0]["type"] == "json_invalid":
+    if errors[0]["type"] == "json_invalid" and _SURROGATE_ESCAPE.search(body):
         # pydantic's parser rejects the lone surrogates of \ud800 escapes, which Python's
-        # parser accepts and the models replace. Python's parser decides, as in FastAPI.
+        # parser accepts and the models replace.
         try:
             document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as decode_error:
+        except (ValueError, RecursionError) as decode_error:
             raise RequestValidationError(
                 [
                     {
@@ -70,7 +73,14 @@ async def read_body(request: Request, model: type[Model]) -> Model:
             return model.model_validate(document)
         except ValidationError as error:
             errors = error.errors(include_input=False)
-    raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
+    raise RequestValidationError([_in_body(error) for error in errors])
+
+
+def _in_body(error: Any) -> dict[str, Any]:
+    located = {**error, "loc": ("body", *error["loc"])}
+    if error["type"] == "json_invalid":
+        located["msg"] = f"JSON decode error: {error.get('ctx', {}).get('error', error['msg'])}"
+    return located
 
 
 async def _body(request: Request) -> bytes:

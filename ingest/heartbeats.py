@@ -53,6 +53,8 @@ async def post_heartbeat(request: Request) -> JSONResponse:
 
     row = build_row(heartbeat, agent, project, received_at)
     [outcome] = await state.writer.write([row])
+    if outcome.rejection is not None:
+        raise HTTPException(422, _rejection_detail(outcome.rejection, ("body",)))
     return JSONResponse(
         {**_stored(outcome, row), "min_interval_seconds": project.min_interval_seconds}
     )
@@ -77,7 +79,8 @@ async def post_heartbeat_batch(request: Request) -> JSONResponse:
         except ValidationError as error:
             loc_prefix = ("body", "heartbeats", index)
             detail = validation_detail(error.errors(), loc_prefix)
-            results[index] = _error_item(index, item, 422, detail)
+            named = item.get("agent") if isinstance(item, dict) else None
+            results[index] = _error_item(index, named, 422, detail)
 
     names = {hb.agent: hb.agent_type for hb in valid.values()}
     agents = await state.agents.resolve(state, project, names) if names else {}
@@ -91,17 +94,24 @@ async def post_heartbeat_batch(request: Request) -> JSONResponse:
         else:
             rows.append((index, build_row(hb, agent, project, received_at)))
 
+    received = 0
     if rows:
         outcomes = await state.writer.write([row for _, row in rows])
         for (index, row), outcome in zip(rows, outcomes, strict=True):
             agent_name = valid[index].agent
+            if outcome.rejection is not None:
+                loc = ("body", "heartbeats", index)
+                detail = _rejection_detail(outcome.rejection, loc)
+                results[index] = _error_item(index, agent_name, 422, detail)
+                continue
+            received += 1
             results[index] = {"index": index, "agent": agent_name, **_stored(outcome, row)}
             results[index]["error"] = None
 
     ordered = [results[i] for i in range(len(batch.heartbeats))]
     return JSONResponse(
         {
-            "received": len(rows),
+            "received": received,
             "min_interval_seconds": project.min_interval_seconds,
             "results": ordered,
         }
@@ -174,10 +184,17 @@ def _stored(outcome: RowOutcome, row: HeartbeatRow) -> dict[str, Any]:
     }
 
 
-def _error_item(index: int, item: Any, status_code: int, detail: Any) -> dict[str, Any]:
-    agent = item
-    if isinstance(item, dict):
-        agent = item.get("agent")
+def _rejection_detail(reason: str, loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Return a 422 detail for a heartbeat that passed validation but not the database."""
+    msg = f"the database rejected this heartbeat: {reason}"
+    return [{"loc": list(loc), "msg": msg, "type": "database_rejected"}]
+
+
+def _error_item(index: int, agent: Any, status_code: int, detail: Any) -> dict[str, Any]:
+    """Return the result of a batch item that was not stored.
+
+    agent is the item's "agent" value as sent, reported only when it is a string.
+    """
     return {
         "index": index,
         "agent": agent[:200] if isinstance(agent, str) else None,

@@ -6,7 +6,7 @@ for the hosted API keep working unchanged.
 """
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,8 +24,11 @@ MAX_MESSAGE_CHARS = 2000
 MAX_BATCH_ITEMS = 100
 MAX_FINGERPRINTS = 1000
 # Counters are bounded so that a stray value cannot overflow a bigint column or a sum
-# over a year of heartbeats.
+# over a year of heartbeats. Tool calls and LLM calls are stored in integer columns, and
+# the calls of up to 100 usage entries are added up into one.
 MAX_COUNT = 10**12
+MAX_TOOL_CALLS = 2**31 - 1
+MAX_CALLS_PER_MODEL = 10**7
 MAX_COST_USD = 1e7
 
 AGENT_NAME_RULE = (
@@ -41,17 +44,49 @@ def _check_agent_name(name: str) -> str:
 
 
 def _check_finite(value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
+    if value is None:
+        return None
+    if not math.isfinite(value):
         raise ValueError("must be a finite number")
-    return value
+    return value + 0.0  # -0.0 becomes 0.0
+
+
+def _in_utc(value: datetime | None) -> datetime | None:
+    """Return the time in UTC, reading a time without an offset as UTC.
+
+    PostgreSQL accepts offsets up to 15:59 and Python up to 23:59, so every time is
+    stored as UTC.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from error
 
 
 Text = Annotated[str, BeforeValidator(clean_text)]
-AgentName = Annotated[str, BeforeValidator(clean_text), AfterValidator(_check_agent_name)]
+# Names are identifiers, so a NUL or a lone surrogate in one is a 422 rather than removed:
+# cleaning would merge distinct names into one agent.
+AgentName = Annotated[
+    str,
+    AfterValidator(_check_agent_name),
+    Field(json_schema_extra={"minLength": 1, "maxLength": 128}),
+]
 # Strict: JSON true or "12" is an error, not 1 or 12 tokens.
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
+ToolCalls = Annotated[int, Field(ge=0, le=MAX_TOOL_CALLS, strict=True)]
+Calls = Annotated[int, Field(ge=0, le=MAX_CALLS_PER_MODEL, strict=True)]
 Identifier = Annotated[str, BeforeValidator(clean_text), Field(min_length=1, max_length=200)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_check_finite)]
+CostUsd = Annotated[
+    float, Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False), AfterValidator(_check_finite)
+]
+MemoryMb = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False), AfterValidator(_check_finite)]
+BusySeconds = Annotated[
+    float, Field(ge=0, le=7 * 86400, allow_inf_nan=False), AfterValidator(_check_finite)
+]
 Fingerprint = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F]+$")]
 
 
@@ -67,7 +102,7 @@ class ModelUsage(BaseModel):
     cached_tokens: Count = 0
     cache_write_tokens: Count = 0
     reasoning_tokens: Count = 0
-    calls: Count = 1
+    calls: Calls = 1
 
 
 class Heartbeat(BaseModel):
@@ -79,19 +114,19 @@ class Heartbeat(BaseModel):
     status: Literal["ok", "warning", "error", "shutdown"] = "ok"
     message: Text | None = None
     tokens_used: Count | None = None
-    cost_usd: Annotated[NonNegativeFloat, Field(le=MAX_COST_USD)] | None = None
-    tool_calls: Count | None = None
+    cost_usd: CostUsd | None = None
+    tool_calls: ToolCalls | None = None
     iteration_count: Count | None = None
-    memory_mb: Annotated[NonNegativeFloat, Field(le=1e9)] | None = None
+    memory_mb: MemoryMb | None = None
     agent_type: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
-    timestamp: datetime | None = None
+    timestamp: Annotated[datetime | None, AfterValidator(_in_utc)] = None
 
     instance_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
     seq: Count | None = None
     usage: Annotated[list[ModelUsage], Field(max_length=100)] | None = None
-    unknown_usage_calls: Count | None = None
+    unknown_usage_calls: Calls | None = None
     fingerprints: Annotated[list[Fingerprint], Field(max_length=MAX_FINGERPRINTS)] | None = None
-    busy_seconds: Annotated[NonNegativeFloat, Field(le=7 * 86400)] | None = None
+    busy_seconds: BusySeconds | None = None
     busy_reason: Annotated[Text, Field(max_length=200)] | None = None
     restart_type: Literal["docker", "systemd", "launchd", "process", "k8s"] | None = None
     restart_target: Annotated[Text, Field(min_length=1, max_length=500)] | None = None

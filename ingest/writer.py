@@ -29,6 +29,10 @@ WRITE_TIMEOUT_SECONDS = 8.0
 MAX_ROWS_PER_FLUSH = 5000
 MAX_CONCURRENT_FLUSHES = 2
 
+# Errors caused by the rows' values (SQLSTATE classes 22 and 23, or values the statement's
+# parameters cannot carry): retrying cannot help, so only the rows that cause them fail.
+DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, ValueError, TypeError)
+
 
 @dataclass
 class HeartbeatRow:
@@ -70,10 +74,16 @@ class HeartbeatRow:
 
 @dataclass(frozen=True)
 class RowOutcome:
+    """The result of storing one row.
+
+    `rejection` is set, and nothing of the row stored, when the database refused its values.
+    """
+
     agent_id: int
     status: str
     warning: dict[str, Any] | None
     duplicate: bool
+    rejection: str | None = None
 
 
 @dataclass
@@ -134,11 +144,13 @@ class HeartbeatWriter:
             await self._flush_together(jobs)
         except DatabaseUnavailable as error:
             _fail(jobs, error)
-        except (psycopg.Error, ValueError, TypeError):
-            # A statement failed on data: retry job by job so one bad request cannot sink
-            # the others that happened to share its transaction.
-            logger.exception(
-                "group write of %d requests failed; retrying them one by one", len(jobs)
+        except DATA_ERRORS as error:
+            # Retry job by job, so that one bad request cannot sink the others that
+            # happened to share its transaction.
+            logger.warning(
+                "group write of %d requests failed on their data (%s); retrying them one by one",
+                len(jobs),
+                error,
             )
             for job in jobs:
                 await self._flush_alone(job)
@@ -150,30 +162,50 @@ class HeartbeatWriter:
             self._slots.release()
 
     async def _flush_alone(self, job: _Job) -> None:
+        """Store one job's rows together or, if their data fails that, row by row."""
         try:
-            await self._flush_together([job])
-        except (DatabaseUnavailable, psycopg.Error, ValueError, TypeError) as error:
+            try:
+                await self._flush_together([job])
+                return
+            except DATA_ERRORS as error:
+                if len(job.rows) == 1:
+                    outcomes = [_rejected(job.rows[0], error)]
+                else:
+                    outcomes = [await self._store_or_reject(row) for row in job.rows]
+        except (DatabaseUnavailable, psycopg.Error) as error:
             logger.exception("write of %d heartbeats failed", len(job.rows))
             _fail([job], error)
+            return
+        if not job.future.done():
+            job.future.set_result(outcomes)
+
+    async def _store_or_reject(self, row: HeartbeatRow) -> RowOutcome:
+        try:
+            [outcome] = await self._store([row])
+        except DATA_ERRORS as error:
+            return _rejected(row, error)
+        return outcome
 
     async def _flush_together(self, jobs: list[_Job]) -> None:
-        rows = [row for job in jobs for row in job.rows]
-        async with self._state.connection() as conn:
-            statement = self._statement(conn, rows)
-            # One statement on an autocommit connection is one implicit transaction.
-            cursor = await conn.execute(statement, _parameters(rows))
-            results = await cursor.fetchall()
-
-        outcomes = [
-            RowOutcome(row.agent_id, status or "unknown", warning, bool(duplicate))
-            for row, (_, duplicate, status, warning) in zip(rows, results, strict=True)
-        ]
+        outcomes = await self._store([row for job in jobs for row in job.rows])
         start = 0
         for job in jobs:
             end = start + len(job.rows)
             if not job.future.done():
                 job.future.set_result(outcomes[start:end])
             start = end
+
+    async def _store(self, rows: list[HeartbeatRow]) -> list[RowOutcome]:
+        """Write rows in one statement and return their outcomes, in order."""
+        async with self._state.connection() as conn:
+            statement = self._statement(conn, rows)
+            # One statement on an autocommit connection is one implicit transaction.
+            cursor = await conn.execute(statement, _parameters(rows))
+            results = await cursor.fetchall()
+        return [
+            RowOutcome(row.agent_id, status or "unknown", warning, bool(duplicate))
+            for row, (_, duplicate, status, warning) in zip(rows, results, strict=True)
+        ]
 
     def _statement(self, conn: psycopg.AsyncConnection, rows: list[HeartbeatRow]) -> bytes:
         """Return the write statement with one INSERT for each plan table the rows use.
@@ -200,6 +232,14 @@ def write_statement(tables: tuple[str, ...]) -> sql.Composed:
     ]
     template = sql.SQL(queries.load("ingest/write_heartbeats"))  # type: ignore[arg-type]
     return template.format(inserts=sql.SQL(",\n").join(inserts))
+
+
+def _rejected(row: HeartbeatRow, error: Exception) -> RowOutcome:
+    reason = str(error)
+    if isinstance(error, psycopg.Error) and error.diag.message_primary:
+        reason = error.diag.message_primary
+    logger.warning("heartbeat of agent %d rejected by the database: %s", row.agent_id, reason)
+    return RowOutcome(row.agent_id, "unknown", None, False, rejection=reason)
 
 
 def _fail(jobs: Sequence[_Job], error: Exception) -> None:

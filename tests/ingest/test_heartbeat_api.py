@@ -4,6 +4,7 @@ Bodies and status codes are the hosted product's contract and are asserted exact
 """
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -415,6 +416,116 @@ def test_late_retry_keeps_newer_agent_state(server):
     assert agent[2] == "new"
     assert agent[3] is None
     assert agent[4] > before[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"agent": "a", "tool_calls": 3_000_000_000}, ["body", "tool_calls"]),
+        ({"agent": "a", "unknown_usage_calls": 2**31}, ["body", "unknown_usage_calls"]),
+        (
+            {"agent": "a", "usage": [{"model": "gpt-4o", "calls": 10**7 + 1}]},
+            ["body", "usage", 0, "calls"],
+        ),
+        ({"agent": "a", "timestamp": "0001-01-01T00:00:00+05:00"}, ["body", "timestamp"]),
+        ({"agent": "a\u0000b"}, ["body", "agent"]),
+        ({"agent": "s\ud800"}, ["body", "agent"]),
+    ],
+)
+def test_values_the_columns_cannot_hold_are_422(server, body, loc):
+    raw = json.dumps(body).replace("\\\\u", "\\u").encode()
+    response = post(server, "/api/v1/heartbeat", raw)
+
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [loc]
+    assert stored(server, "a") == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("2026-12-04T10:00:00+23:59", datetime(2026, 12, 3, 10, 1, tzinfo=UTC)),
+        ("2026-12-04T10:00:00-20:00", datetime(2026, 12, 5, 6, 0, tzinfo=UTC)),
+        ("2026-12-04T10:00:00", datetime(2026, 12, 4, 10, 0, tzinfo=UTC)),
+    ],
+)
+def test_client_times_are_stored_in_utc(server, sent, kept):
+    response = post(server, "/api/v1/heartbeat", {"agent": "tz", "timestamp": sent})
+
+    assert response.status_code == 200
+    [row] = stored(server, "tz")
+    assert row["client_time"] == kept
+
+
+def test_negative_zero_is_stored_as_zero(server):
+    response = post(server, "/api/v1/heartbeat", b'{"agent": "zero", "cost_usd": -0.0}')
+
+    assert response.status_code == 200
+    [row] = stored(server, "zero")
+    assert math.copysign(1.0, row["cost_usd"]) == 1.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"agent": "big", "extra": 1' + b"0" * 5000 + b"}",
+        b'{"agent": "deep", "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"agent": "deep\\ud800", "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"agent": "big\\ud800", "extra": 1' + b"0" * 5000 + b"}",
+    ],
+)
+def test_pathological_json_is_422_not_500(server, raw):
+    response = post(server, "/api/v1/heartbeat", raw)
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert error["type"] == "json_invalid"
+
+
+def test_batch_item_that_is_a_string_names_no_agent(server):
+    response = post(server, "/api/v1/heartbeat/batch", {"heartbeats": ["x", {"agent": "y"}]})
+
+    assert response.status_code == 200
+    first, second = response.json()["results"]
+    assert first["agent"] is None
+    assert first["received"] is False
+    assert second["agent"] == "y"
+
+
+def test_database_rejection_fails_only_that_item(server):
+    # A check constraint stands in for any value the database refuses after validation.
+    with psycopg.connect(server.database_url, autocommit=True) as conn:
+        conn.execute(
+            "ALTER TABLE heartbeats_free ADD CONSTRAINT no_poison "
+            "CHECK (message IS DISTINCT FROM 'poison')"
+        )
+    try:
+        items = [
+            {"agent": "kept-1", "message": "fine"},
+            {"agent": "poisoned", "message": "poison"},
+            {"agent": "kept-2"},
+        ]
+        batch = post(server, "/api/v1/heartbeat/batch", {"heartbeats": items})
+        single = post(server, "/api/v1/heartbeat", {"agent": "poisoned", "message": "poison"})
+    finally:
+        with psycopg.connect(server.database_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE heartbeats_free DROP CONSTRAINT no_poison")
+
+    assert batch.status_code == 200
+    data = batch.json()
+    assert data["received"] == 2
+    assert [r["received"] for r in data["results"]] == [True, False, True]
+    error = data["results"][1]["error"]
+    assert error["status_code"] == 422
+    assert error["detail"][0]["type"] == "database_rejected"
+    assert error["detail"][0]["loc"] == ["body", "heartbeats", 1]
+    assert "no_poison" in error["detail"][0]["msg"]
+    assert len(stored(server, "kept-1")) == 1
+    assert len(stored(server, "kept-2")) == 1
+    assert single.status_code == 422
+    assert single.json()["detail"][0]["type"] == "database_rejected"
+    assert stored(server, "poisoned") == []
 
 
 def test_usage_is_priced_by_the_server(server):

@@ -1,11 +1,12 @@
 -- Store a group of heartbeats in one statement, so that a flush costs one round trip and
--- one implicit transaction whatever its size. The heartbeats arrive as one JSON array of
--- objects, one per heartbeat, whose keys are the column names below; a missing key is a
--- NULL, and `ord` numbers them in arrival order. One JSON text is far cheaper for the
--- server to encode than a binary array per column. `agent_ids` repeats the agents as an
--- array, so that the conditions on agent_id = ANY(...) let the planner use the primary
--- keys; a join with the input alone led it to scan every agent. The inserts placeholder
--- below becomes one INSERT (insert_heartbeats_cte.sql) per plan table the group uses.
+-- one implicit transaction whatever its size. The heartbeats arrive as one JSON array with
+-- an object per heartbeat, whose keys are the column names below. A missing key is a
+-- NULL, and `ord` numbers the heartbeats in arrival order. For the server, one JSON text
+-- is far cheaper to encode than a binary array per column. `agent_ids` repeats the agents
+-- as an array, so that the conditions on agent_id = ANY(...) let the planner use the
+-- primary keys; a join with the input alone led it to scan every agent. The inserts
+-- placeholder below becomes one INSERT (insert_heartbeats_cte.sql) per plan table the
+-- group uses.
 --
 -- The steps, in order:
 -- 1. Record the highest sequence number of each SDK instance, locking the instances in
@@ -62,8 +63,8 @@ judged AS (
 locked AS (
     -- The condition on `sequences` runs it (as an InitPlan) before the first agent is
     -- locked. So every flush locks SDK instances first and agents second, each in key
-    -- order, whatever join order the planner picks, and concurrent flushes cannot
-    -- deadlock.
+    -- order, whatever join order the planner picks, and two flushes cannot deadlock on
+    -- each other.
     SELECT id FROM agents
     WHERE id = ANY(%(agent_ids)b::bigint[]) AND (SELECT count(*) FROM sequences) >= 0
     ORDER BY id
