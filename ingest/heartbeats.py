@@ -1,5 +1,6 @@
 """POST /api/v1/heartbeat and POST /api/v1/heartbeat/batch."""
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ from clevagent_server.ingest.writer import HeartbeatRow, RowOutcome
 router = APIRouter(prefix="/api/v1", tags=["heartbeats"], route_class=DirectRoute)
 
 _heartbeat_adapter = TypeAdapter(Heartbeat)
+
+# A batch hands the event loop back to other requests after this many items.
+YIELD_EVERY_ITEMS = 10
 
 
 def strict_mode_detail(agent: str, project: Project) -> str:
@@ -86,7 +90,11 @@ async def post_heartbeat_batch(request: Request) -> JSONResponse:
     agents = await state.agents.resolve(state, project, names) if names else {}
 
     rows: list[tuple[int, HeartbeatRow]] = []
-    for index, hb in valid.items():
+    for count, (index, hb) in enumerate(valid.items(), start=1):
+        if count % YIELD_EVERY_ITEMS == 0:
+            # Pricing 100 items with 100 models each takes most of a second, so other
+            # requests get their turn in between.
+            await asyncio.sleep(0)
         agent = agents.get(hb.agent)
         if agent is None:
             detail = strict_mode_detail(hb.agent, project)
