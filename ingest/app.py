@@ -21,9 +21,9 @@ from clevagent_server.ingest import (
     status,
 )
 from clevagent_server.ingest.agents import AgentDirectory
-from clevagent_server.ingest.bodies import document_bodies
 from clevagent_server.ingest.errors import BodySizeLimit, install_error_handlers
 from clevagent_server.ingest.models import Heartbeat, HeartbeatBatch
+from clevagent_server.ingest.openapi import complete_openapi
 from clevagent_server.ingest.state import IngestState
 from clevagent_server.ingest.writer import HeartbeatWriter
 
@@ -81,7 +81,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ingest = state
-    document_bodies(app, [Heartbeat, HeartbeatBatch])
+    complete_openapi(app, [Heartbeat, HeartbeatBatch])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     metrics.install_request_metrics(app)

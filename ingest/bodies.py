@@ -5,8 +5,8 @@ validate the response in a generic way, which cost about a third of the time a h
 spent in Python. A DirectRoute's endpoint instead takes the request, authenticates it
 first, validates the raw bytes with `read_body`, and returns its response. Invalid bodies
 raise FastAPI's RequestValidationError, so the same 422 handler formats them, and
-`request_body` with `document_bodies` add the body to the OpenAPI document as if it were
-declared.
+`request_body` with `openapi.complete_openapi` add the body to the OpenAPI document as if
+it were declared.
 """
 
 import json
@@ -14,16 +14,15 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
 from starlette.requests import ClientDisconnect
 
 Model = TypeVar("Model", bound=BaseModel)
 
-_SCHEMA_REF = "#/components/schemas/{model}"
+SCHEMA_REF = "#/components/schemas/{model}"
 # A JSON escape of a UTF-16 surrogate, such as \ud800.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -101,23 +100,5 @@ async def _body(request: Request) -> bytes:
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """Return openapi_extra that documents model as a route's required JSON body."""
-    schema = {"$ref": _SCHEMA_REF.format(model=model.__name__)}
+    schema = {"$ref": SCHEMA_REF.format(model=model.__name__)}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def document_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Add the schemas of models (and the models they use) to the app's OpenAPI components."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            _, definitions = models_json_schema(
-                [(model, "validation") for model in models], ref_template=_SCHEMA_REF
-            )
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in definitions.get("$defs", {}).items():
-                schemas.setdefault(name, schema)
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from clevagent_server.ingest.agents import AgentRef
 from clevagent_server.ingest.auth import Project, authenticate
-from clevagent_server.ingest.bodies import DirectRoute, read_body, request_body
+from clevagent_server.ingest.bodies import SCHEMA_REF, DirectRoute, read_body, request_body
 from clevagent_server.ingest.errors import validation_detail
 from clevagent_server.ingest.models import (
     BatchResponse,
@@ -25,6 +25,8 @@ from clevagent_server.ingest.writer import HeartbeatRow, RowOutcome
 router = APIRouter(prefix="/api/v1", tags=["heartbeats"], route_class=DirectRoute)
 
 _heartbeat_adapter = TypeAdapter(Heartbeat)
+
+ERROR_MESSAGE_REF = SCHEMA_REF.format(model="ErrorMessage")
 
 # A batch hands the event loop back to other requests after this many items.
 YIELD_EVERY_ITEMS = 10
@@ -42,7 +44,17 @@ def strict_mode_detail(agent: str, project: Project) -> str:
 # own bodies (see bodies.py).
 
 
-@router.post("/heartbeat", response_model=HeartbeatResponse, openapi_extra=request_body(Heartbeat))
+@router.post(
+    "/heartbeat",
+    response_model=HeartbeatResponse,
+    openapi_extra=request_body(Heartbeat),
+    responses={
+        403: {
+            "description": "The project is in strict mode and the agent is not registered",
+            "content": {"application/json": {"schema": {"$ref": ERROR_MESSAGE_REF}}},
+        }
+    },
+)
 async def post_heartbeat(request: Request) -> JSONResponse:
     """Store one heartbeat and return the agent's status and any active warning."""
     project = await authenticate(request)

@@ -243,6 +243,30 @@ def test_openapi_documents_the_request_bodies(server, path, model):
     assert refs <= {f"#/components/schemas/{name}" for name in schemas}
 
 
+def test_openapi_documents_the_key_and_the_errors(server):
+    openapi = httpx.get(f"{server.url}/api/openapi.json").json()
+    schemes = openapi["components"]["securitySchemes"]
+    operations = [
+        (path, method, operation)
+        for path, methods in openapi["paths"].items()
+        for method, operation in methods.items()
+    ]
+    api = [(path, operation) for path, _, operation in operations if path.startswith("/api/")]
+    heartbeat = openapi["paths"]["/api/v1/heartbeat"]["post"]["responses"]
+
+    assert schemes == {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    assert len(api) >= 10
+    for path, operation in api:
+        assert operation["security"] == [{"APIKeyHeader": []}], path
+        assert {"401", "429", "503"} <= set(operation["responses"]), path
+    assert "security" not in openapi["paths"]["/healthz"]["get"]
+    assert {"403", "413", "422"} <= set(heartbeat)
+    validation = heartbeat["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert validation == "#/components/schemas/ValidationErrors"
+    defined = {f"#/components/schemas/{name}" for name in openapi["components"]["schemas"]}
+    assert set(_references(openapi)) <= defined
+
+
 def _references(schema: object) -> Iterator[str]:
     if isinstance(schema, dict):
         for key, value in schema.items():
