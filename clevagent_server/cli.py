@@ -1,6 +1,8 @@
 """The `clevagent` command: the server, migrations, projects, plans, keys and agents."""
 
 import logging
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations and access.", no_args_is_help=True)
 project_app = typer.Typer(help="Projects, their plans and strict mode.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of a project.", no_args_is_help=True)
 agent_app = typer.Typer(help="Agents of a project.", no_args_is_help=True)
@@ -197,6 +199,23 @@ def db_status(
         },
         json,
     )
+
+
+@db_app.command("psql")
+def db_psql(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Open psql on the database, the embedded one included, until psql exits."""
+    psql = shutil.which("psql")
+    with user_errors():
+        url = database.resolve_url(database_url, data_dir)
+        if psql is None:
+            fail(
+                "psql not found: install the PostgreSQL client (Debian: apt-get install "
+                "postgresql-client)"
+            )
+        # A child process, not exec: this process keeps an embedded server running and
+        # stops it when psql exits.
+        status = subprocess.run([psql, url], check=False).returncode
+    raise typer.Exit(status)
 
 
 @project_app.command("create")

@@ -76,3 +76,46 @@ def test_serve_runs_on_embedded_postgres(tmp_path):
     assert [a["name"] for a in agents] == ["embedded-agent"]
     assert server.returncode == 0
     assert not postgres_running(tmp_path / "data")
+
+
+def test_db_psql_opens_the_embedded_database(tmp_path):
+    env = embedded_env(tmp_path / "data")
+    subprocess.run(
+        [sys.executable, "-m", "clevagent_server", "db", "migrate"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    cli(env, "project", "create", "seen-by-psql")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "clevagent_server", "db", "psql"],
+        input="SELECT name FROM projects;\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "seen-by-psql" in result.stdout
+    assert not postgres_running(tmp_path / "data")
+
+
+def test_db_psql_without_psql_is_one_line(tmp_path, pg_database_url):
+    env = {**embedded_env(tmp_path / "data"), "PATH": str(tmp_path / "empty")}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "clevagent_server", "db", "psql", "--database-url", pg_database_url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: psql not found: install the PostgreSQL client (Debian: apt-get install "
+        "postgresql-client)"
+    ]
