@@ -70,20 +70,32 @@ locked AS (
     ORDER BY id
     FOR NO KEY UPDATE
 ),
-seen AS (
-    SELECT agent_id, max(time) AS time FROM judged GROUP BY agent_id
-),
 latest AS (
-    -- A duplicate is an old heartbeat sent again: it proves the agent alive, but the
-    -- state it reports has been overtaken.
-    SELECT DISTINCT ON (agent_id) * FROM judged WHERE NOT duplicate ORDER BY agent_id, ord DESC
+    -- One row per agent: when the group last heard from it, and the state its newest
+    -- heartbeat that is not a duplicate reports. A duplicate is an old heartbeat sent
+    -- again: it proves the agent alive, but the state it reports has been overtaken, so
+    -- an agent with only duplicates here gets NULL state and keeps its own. (One CTE
+    -- rather than two joined ones: the generic plan of a join ran a nested loop.)
+    SELECT DISTINCT ON (agent_id)
+           agent_id,
+           max(time) OVER (PARTITION BY agent_id) AS seen_at,
+           time,
+           CASE WHEN NOT duplicate THEN status END AS status,
+           CASE WHEN NOT duplicate THEN message END AS message,
+           CASE WHEN NOT duplicate THEN iteration_count END AS iteration_count,
+           CASE WHEN NOT duplicate THEN busy_seconds END AS busy_seconds,
+           busy_reason,
+           CASE WHEN NOT duplicate THEN agent_type END AS agent_type,
+           CASE WHEN NOT duplicate THEN restart_type END AS restart_type,
+           CASE WHEN NOT duplicate THEN restart_target END AS restart_target
+    FROM judged
+    ORDER BY agent_id, duplicate, ord DESC
 ),
 updated AS (
     -- Liveness uses the server's receive time only. An agent's first heartbeat moves it
-    -- out of "unknown"; every other status change is the detectors' work. An agent with
-    -- only duplicates in this group has no `latest` row, and keeps its state.
+    -- out of "unknown"; every other status change is the detectors' work.
     UPDATE agents AS a SET
-        last_heartbeat_at = GREATEST(a.last_heartbeat_at, n.time),
+        last_heartbeat_at = GREATEST(a.last_heartbeat_at, u.seen_at),
         last_client_status = COALESCE(u.status, a.last_client_status),
         last_message = COALESCE(u.message, a.last_message),
         last_iteration_changed_at = CASE
@@ -105,10 +117,10 @@ updated AS (
             WHEN a.status <> 'unknown' THEN a.status
             WHEN u.status IN ('warning', 'error') THEN 'degraded'
             ELSE 'healthy' END,
-        status_changed_at = CASE WHEN a.status = 'unknown' THEN n.time ELSE a.status_changed_at END
-    FROM seen AS n
-    LEFT JOIN latest AS u ON u.agent_id = n.agent_id
-    WHERE a.id = ANY(%(agent_ids)b::bigint[]) AND a.id = n.agent_id
+        status_changed_at = CASE
+            WHEN a.status = 'unknown' THEN u.seen_at ELSE a.status_changed_at END
+    FROM latest AS u
+    WHERE a.id = ANY(%(agent_ids)b::bigint[]) AND a.id = u.agent_id
       AND a.id IN (SELECT id FROM locked)
     RETURNING a.id, a.status, a.warning
 )
