@@ -8,7 +8,7 @@ these scenarios, interleaved, for a number of rounds:
   single        `clevagent serve`, POST /api/v1/heartbeat, one heartbeat a request, under wrk
   batch         `clevagent serve`, POST /api/v1/heartbeat/batch, 100 heartbeats a request
   raw-insert    the same rows written by psycopg straight into the plan's heartbeats table
-                with the statement the server uses, 100 rows a transaction
+                with a plain INSERT ... SELECT FROM unnest, 100 rows a transaction
 
 It prints a table, the ratios single/noop and batch/raw-insert, and writes
 benchmarks/results/ingest.json. Every process it starts is stopped by pid, and the scratch
