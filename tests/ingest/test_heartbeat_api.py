@@ -385,48 +385,31 @@ def test_concurrent_copies_of_a_retry_store_once(server):
 
 def test_late_retry_keeps_newer_agent_state(server):
     body = {"agent": "late", "instance_id": "late-1"}
-    post(
-        server,
-        "/api/v1/heartbeat",
-        {
-            **body,
-            "seq": 1,
-            "iteration_count": 10,
-            "status": "error",
-            "message": "old",
-            "busy_seconds": 3600,
-        },
-    )
-    post(
-        server,
-        "/api/v1/heartbeat",
-        {
-            **body,
-            "seq": 2,
-            "iteration_count": 11,
-            "status": "ok",
-            "message": "new",
-            "busy_seconds": 0,
-        },
-    )
+    old = {
+        **body,
+        "seq": 1,
+        "iteration_count": 10,
+        "status": "error",
+        "message": "old",
+        "busy_seconds": 3600,
+    }
+    new = {
+        **body,
+        "seq": 2,
+        "iteration_count": 11,
+        "status": "ok",
+        "message": "new",
+        "busy_seconds": 0,
+    }
+    post(server, "/api/v1/heartbeat", old)
+    post(server, "/api/v1/heartbeat", new)
     with psycopg.connect(server.database_url) as conn:
         before = conn.execute(
             "SELECT last_heartbeat_at FROM agents WHERE project_id = %s AND name = 'late'",
             (server.project_id,),
         ).fetchone()
 
-    retry = post(
-        server,
-        "/api/v1/heartbeat",
-        {
-            **body,
-            "seq": 1,
-            "iteration_count": 10,
-            "status": "error",
-            "message": "old",
-            "busy_seconds": 3600,
-        },
-    )
+    retry = post(server, "/api/v1/heartbeat", old)
 
     assert retry.json()["duplicate"] is True
     with psycopg.connect(server.database_url) as conn:
