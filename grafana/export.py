@@ -37,6 +37,11 @@ scrape_configs:
     metrics_path: /metrics
     static_configs:
       - targets: ["ingest:8080"]
+    # If the ingest service sets CLEVAGENT_METRICS_TOKEN, mount a file with the token
+    # and uncomment these lines:
+    # authorization:
+    #   type: Bearer
+    #   credentials_file: /etc/prometheus/clevagent-metrics-token
   - job_name: prometheus
     static_configs:
       - targets: ["localhost:9090"]
