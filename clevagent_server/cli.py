@@ -2,6 +2,7 @@
 
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -214,8 +215,29 @@ def db_psql(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
             )
         # A child process, not exec: this process keeps an embedded server running and
         # stops it when psql exits.
-        status = subprocess.run([psql, url], check=False).returncode
+        status = _run_psql(psql, url)
     raise typer.Exit(status)
+
+
+def _run_psql(psql: str, url: str) -> int:
+    """Run psql until it exits, passing on the signals that end a terminal session.
+
+    Ctrl+C is psql's own (it cancels the running query), so this process ignores it.
+    SIGTERM and SIGHUP end psql, and this process then exits normally, which stops an
+    embedded server it started.
+    """
+    process = subprocess.Popen([psql, url])
+
+    def end_psql(signum: int, frame: object) -> None:
+        process.send_signal(signal.SIGTERM)
+
+    handlers = {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: end_psql, signal.SIGHUP: end_psql}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        return process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @project_app.command("create")

@@ -47,7 +47,8 @@ def create_app(
         open=False,
         name="clevagent-ingest",
     )
-    state = IngestState(pool=pool, metrics_token=metrics_token or None)
+    # A token read from a file often ends with a newline that no client sends.
+    state = IngestState(pool=pool, metrics_token=(metrics_token or "").strip() or None)
     state.writer = HeartbeatWriter(state)
     state.agents = AgentDirectory()
 

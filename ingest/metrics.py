@@ -401,7 +401,9 @@ def _has_bearer(request: Request, token: str) -> bool:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+    # Starlette decodes header bytes as Latin-1; encoding them back gives the bytes sent,
+    # which a client such as Prometheus sends as UTF-8.
+    return hmac.compare_digest(credentials.strip().encode("latin-1"), token.encode("utf-8"))
 
 
 class RequestMetricsMiddleware:

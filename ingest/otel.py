@@ -113,7 +113,12 @@ def validate_endpoint(value: str) -> str:
 def allowed_hosts() -> frozenset[str] | None:
     """Return the hosts OTLP endpoints may name, or None when the operator set no list."""
     listed = os.environ.get(ALLOWED_HOSTS_VARIABLE, "")
-    hosts = frozenset(host.strip().lower() for host in listed.split(",") if host.strip())
+    # IPv6 addresses are written in brackets in URLs, and urlsplit returns them without.
+    hosts = frozenset(
+        host.strip().lower().removeprefix("[").removesuffix("]")
+        for host in listed.split(",")
+        if host.strip()
+    )
     return hosts or None
 
 

@@ -145,6 +145,9 @@ class HeartbeatWriter:
         except DatabaseUnavailable as error:
             _fail(jobs, error)
         except DATA_ERRORS as error:
+            if len(jobs) == 1:
+                await self._flush_rows(jobs[0], error)
+                return
             # Retry job by job, so that one bad request cannot sink the others that
             # happened to share its transaction.
             logger.warning(
@@ -164,17 +167,23 @@ class HeartbeatWriter:
     async def _flush_alone(self, job: _Job) -> None:
         """Store one job's rows together or, if their data fails that, row by row."""
         try:
-            try:
-                await self._flush_together([job])
-                return
-            except DATA_ERRORS as error:
-                if len(job.rows) == 1:
-                    outcomes = [_rejected(job.rows[0], error)]
-                else:
-                    outcomes = [await self._store_or_reject(row) for row in job.rows]
+            await self._flush_together([job])
+        except DATA_ERRORS as error:
+            await self._flush_rows(job, error)
         except (DatabaseUnavailable, psycopg.Error) as error:
             logger.exception("write of %d heartbeats failed", len(job.rows))
             _fail([job], error)
+
+    async def _flush_rows(self, job: _Job, error: Exception) -> None:
+        """Store a job whose rows together failed on their data (error) row by row."""
+        try:
+            if len(job.rows) == 1:
+                outcomes = [_rejected(job.rows[0], error)]
+            else:
+                outcomes = [await self._store_or_reject(row) for row in job.rows]
+        except (DatabaseUnavailable, psycopg.Error) as failure:
+            logger.exception("write of %d heartbeats failed", len(job.rows))
+            _fail([job], failure)
             return
         if not job.future.done():
             job.future.set_result(outcomes)
@@ -235,10 +244,17 @@ def write_statement(tables: tuple[str, ...]) -> sql.Composed:
 
 
 def _rejected(row: HeartbeatRow, error: Exception) -> RowOutcome:
-    reason = str(error)
-    if isinstance(error, psycopg.Error) and error.diag.message_primary:
-        reason = error.diag.message_primary
-    logger.warning("heartbeat of agent %d rejected by the database: %s", row.agent_id, reason)
+    """Return the outcome of a row the database refused, logging why.
+
+    The client learns only the SQLSTATE: the database's message names internal tables
+    and constraints, and its detail repeats the row.
+    """
+    if isinstance(error, psycopg.Error):
+        primary = error.diag.message_primary or type(error).__name__
+        reason = f"a value was refused (SQLSTATE {error.sqlstate})"
+    else:
+        primary = reason = f"a value cannot be stored ({type(error).__name__})"
+    logger.warning("heartbeat of agent %d rejected by the database: %s", row.agent_id, primary)
     return RowOutcome(row.agent_id, "unknown", None, False, rejection=reason)
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import free_port
 
@@ -119,3 +120,30 @@ def test_db_psql_without_psql_is_one_line(tmp_path, pg_database_url):
         "error: psql not found: install the PostgreSQL client (Debian: apt-get install "
         "postgresql-client)"
     ]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_db_psql_ended_by_signal_stops_embedded(tmp_path, signum):
+    env = embedded_env(tmp_path / "data")
+    session = subprocess.Popen(
+        [sys.executable, "-m", "clevagent_server", "db", "psql"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not postgres_running(tmp_path / "data") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # psql is connected once it waits on its open stdin; give it a moment to start.
+        time.sleep(1)
+        session.send_signal(signum)
+        session.wait(60)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+        session.stdin.close()
+
+    assert not postgres_running(tmp_path / "data")

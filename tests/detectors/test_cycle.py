@@ -118,6 +118,16 @@ def test_upkeep_prunes_runner_tables(world: World) -> None:
         return int(row["id"])
 
     unanswered = command("delivered", timedelta(hours=25), None)
+    undelivered = world.conn.execute(
+        "INSERT INTO restart_commands (project_id, agent_id, created_at) "
+        "VALUES (%s, %s, %s) RETURNING id",
+        (project, agent, T0 - timedelta(hours=25)),
+    ).fetchone()["id"]
+    waiting = world.conn.execute(
+        "INSERT INTO restart_commands (project_id, agent_id, created_at) "
+        "VALUES (%s, %s, %s) RETURNING id",
+        (project, agent, T0 - timedelta(hours=2)),
+    ).fetchone()["id"]
     in_flight = command("delivered", timedelta(hours=1), None)
     ancient = command("completed", timedelta(days=402), timedelta(days=401))
     recent_failure = command("failed", timedelta(days=399), timedelta(days=399))
@@ -134,6 +144,8 @@ def test_upkeep_prunes_runner_tables(world: World) -> None:
         "failed",
         "no result from a runner within a day of its delivery",
     )
+    assert commands[undelivered] == ("failed", "no runner polled for it within a day")
+    assert commands[waiting] == ("pending", None)
     assert commands[in_flight] == ("delivered", None)
     assert ancient not in commands
     assert commands[recent_failure] == ("failed", None)

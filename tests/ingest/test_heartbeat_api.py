@@ -527,7 +527,8 @@ def test_database_rejection_fails_only_that_item(server):
     assert error["status_code"] == 422
     assert error["detail"][0]["type"] == "database_rejected"
     assert error["detail"][0]["loc"] == ["body", "heartbeats", 1]
-    assert "no_poison" in error["detail"][0]["msg"]
+    assert "SQLSTATE 23514" in error["detail"][0]["msg"]
+    assert "heartbeats_free" not in error["detail"][0]["msg"]
     assert len(stored(server, "kept-1")) == 1
     assert len(stored(server, "kept-2")) == 1
     assert single.status_code == 422

@@ -24,8 +24,9 @@ EXPORT_INTERVAL_SECONDS = 1.0
 
 
 def send_heartbeat(server: Any, **fields: Any) -> dict[str, Any]:
-    response = httpx.post(f"{server.url}/api/v1/heartbeat", json=fields,
-                          headers=server.headers(), timeout=10)
+    response = httpx.post(
+        f"{server.url}/api/v1/heartbeat", json=fields, headers=server.headers(), timeout=10
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -105,8 +106,12 @@ def start_telemetry_server(database_url: str, tmp_path: Path, *args: str) -> Ser
     with database.connect(database_url) as conn:
         project = admin.create_project(conn, f"telemetry-{uuid.uuid4().hex[:8]}")
         key = admin.create_key(conn, project["name"], "tests")
-    server = ServerProcess(database_url, free_port(), tmp_path / "serve.log",
-                           extra_args=["--otel-interval", str(EXPORT_INTERVAL_SECONDS), *args])
+    server = ServerProcess(
+        database_url,
+        free_port(),
+        tmp_path / "serve.log",
+        extra_args=["--otel-interval", str(EXPORT_INTERVAL_SECONDS), *args],
+    )
     server.project, server.project_id, server.api_key = project["name"], project["id"], key["key"]
     server.start()
     return server

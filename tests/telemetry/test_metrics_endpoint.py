@@ -193,3 +193,27 @@ def test_metrics_token_reaches_every_worker(pg_database_url: str, tmp_path: Path
 
     assert rejected == [401] * 6
     assert allowed == [200] * 6
+
+
+def test_metrics_token_is_read_as_utf8_without_its_newline(
+    pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A token read from a file keeps its final newline, and clients send UTF-8.
+    monkeypatch.setenv("CLEVAGENT_METRICS_TOKEN", "t\u00f6ken\n")
+    server = start_telemetry_server(pg_database_url, tmp_path)
+    try:
+        allowed = httpx.get(
+            f"{server.url}/metrics",
+            headers={"Authorization": "Bearer t\u00f6ken".encode()},
+            timeout=10,
+        )
+        latin1 = httpx.get(
+            f"{server.url}/metrics",
+            headers={"Authorization": "Bearer t\u00f6ken".encode("latin-1")},
+            timeout=10,
+        )
+    finally:
+        server.stop()
+
+    assert allowed.status_code == 200
+    assert latin1.status_code == 401

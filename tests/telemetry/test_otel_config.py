@@ -13,16 +13,23 @@ from tests.telemetry.telemetry_support import start_telemetry_server
 
 def post_config(server: Any, body: Any, project_id: int | None = None) -> httpx.Response:
     project_id = server.project_id if project_id is None else project_id
-    return httpx.post(f"{server.url}/api/v1/projects/{project_id}/otel-config", json=body,
-                      headers=server.headers(), timeout=10)
+    return httpx.post(
+        f"{server.url}/api/v1/projects/{project_id}/otel-config",
+        json=body,
+        headers=server.headers(),
+        timeout=10,
+    )
 
 
 def test_config_is_stored_and_returned(telemetry_server: Any) -> None:
     body = {"enabled": True, "endpoint": "https://collector.internal:4318", "format": "otlp"}
 
     stored = post_config(telemetry_server, body)
-    read = httpx.get(f"{telemetry_server.url}/api/v1/projects/{telemetry_server.project_id}"
-                     "/otel-config", headers=telemetry_server.headers(), timeout=10)
+    read = httpx.get(
+        f"{telemetry_server.url}/api/v1/projects/{telemetry_server.project_id}/otel-config",
+        headers=telemetry_server.headers(),
+        timeout=10,
+    )
 
     assert stored.status_code == 200
     assert read.json() == stored.json()
@@ -41,8 +48,9 @@ def test_prometheus_format_needs_no_endpoint(telemetry_server: Any) -> None:
 
 def test_other_project_is_404(telemetry_server: Any) -> None:
     with psycopg.connect(telemetry_server.database_url, autocommit=True) as conn:
-        other = conn.execute("INSERT INTO projects (name) VALUES ('someone-else') "
-                             "RETURNING id").fetchone()[0]  # type: ignore[index]
+        other = conn.execute(
+            "INSERT INTO projects (name) VALUES ('someone-else') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
 
     for project_id in (other, other + 1000):
         response = post_config(telemetry_server, {"enabled": False}, project_id)
@@ -55,7 +63,8 @@ def test_enabled_otlp_without_endpoint_is_422(telemetry_server: Any) -> None:
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["msg"] == (
-        "endpoint is required when enabled is true and format is otlp")
+        "endpoint is required when enabled is true and format is otlp"
+    )
 
 
 BAD_ENDPOINTS = [
@@ -94,12 +103,15 @@ def test_validate_endpoint_messages() -> None:
     assert validate_endpoint("http://[::1]:4318") == "http://[::1]:4318"
 
 
-@pytest.mark.parametrize(("endpoint", "url"), [
-    ("https://collector:4318", "https://collector:4318/v1/metrics"),
-    ("https://collector:4318/", "https://collector:4318/v1/metrics"),
-    ("https://gateway/otlp", "https://gateway/otlp/v1/metrics"),
-    ("https://gateway/otlp/v1/metrics", "https://gateway/otlp/v1/metrics"),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "url"),
+    [
+        ("https://collector:4318", "https://collector:4318/v1/metrics"),
+        ("https://collector:4318/", "https://collector:4318/v1/metrics"),
+        ("https://gateway/otlp", "https://gateway/otlp/v1/metrics"),
+        ("https://gateway/otlp/v1/metrics", "https://gateway/otlp/v1/metrics"),
+    ],
+)
 def test_metrics_url_appends_signal_path(endpoint: str, url: str) -> None:
     assert metrics_url(endpoint) == url
 
@@ -122,3 +134,12 @@ def test_endpoint_host_outside_allowed_list_is_422(
     assert "collector.internal, gateway" in error["msg"]
     assert "CLEVAGENT_OTLP_ALLOWED_HOSTS" in error["msg"]
     assert listed.status_code == 200
+
+
+def test_allowed_hosts_match_ipv6_written_in_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEVAGENT_OTLP_ALLOWED_HOSTS", "[::1], Collector")
+
+    assert validate_endpoint("http://[::1]:4318") == "http://[::1]:4318"
+    assert validate_endpoint("https://collector/otlp") == "https://collector/otlp"
+    with pytest.raises(ValueError, match="'::2' is not allowed"):
+        validate_endpoint("http://[::2]:4318")

@@ -19,15 +19,25 @@ from tests.telemetry.telemetry_support import (
     start_telemetry_server,
 )
 
-USAGE = [{"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 700,
-          "output_tokens": 300, "cached_tokens": 200, "reasoning_tokens": 50, "calls": 2}]
+USAGE = [
+    {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input_tokens": 700,
+        "output_tokens": 300,
+        "cached_tokens": 200,
+        "reasoning_tokens": 50,
+        "calls": 2,
+    }
+]
 
 
 def enable_export(server: Any, endpoint: str) -> None:
     response = httpx.post(
         f"{server.url}/api/v1/projects/{server.project_id}/otel-config",
         json={"enabled": True, "endpoint": endpoint, "format": "otlp"},
-        headers=server.headers(), timeout=10,
+        headers=server.headers(),
+        timeout=10,
     )
     assert response.status_code == 200, response.text
 
@@ -57,8 +67,7 @@ def points_of(metric: Metric, agent: str) -> list[Any]:
 def test_export_arrives_within_two_intervals(
     telemetry_server: Any, otlp_receiver: OtlpReceiver
 ) -> None:
-    send_heartbeat(telemetry_server, agent="pusher", tokens_used=1000, cost_usd=0.75,
-                   usage=USAGE)
+    send_heartbeat(telemetry_server, agent="pusher", tokens_used=1000, cost_usd=0.75, usage=USAGE)
     enabled_at = time.monotonic()
     enable_export(telemetry_server, otlp_receiver.endpoint)
 
@@ -73,8 +82,7 @@ def test_export_arrives_within_two_intervals(
 def test_export_carries_names_units_and_values(
     telemetry_server: Any, otlp_receiver: OtlpReceiver
 ) -> None:
-    send_heartbeat(telemetry_server, agent="pusher", tokens_used=1000, cost_usd=0.75,
-                   usage=USAGE)
+    send_heartbeat(telemetry_server, agent="pusher", tokens_used=1000, cost_usd=0.75, usage=USAGE)
     send_heartbeat(telemetry_server, agent="pusher", tokens_used=500, cost_usd=0.25)
     enable_export(telemetry_server, otlp_receiver.endpoint)
     poll(otlp_receiver.received, 10, interval=0.05)
@@ -88,7 +96,10 @@ def test_export_carries_names_units_and_values(
     cost = metrics["clevagent.agent.cost"]
     assert cost.unit == "{USD}"
     assert cost.sum.is_monotonic
-    assert cost.sum.aggregation_temporality == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE  # noqa: E501
+    assert (
+        cost.sum.aggregation_temporality
+        == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+    )  # noqa: E501
     [cost_point] = points_of(cost, "pusher")
     assert cost_point.as_double == pytest.approx(1.0)
     assert 0 < cost_point.start_time_unix_nano < cost_point.time_unix_nano
@@ -102,8 +113,10 @@ def test_export_carries_names_units_and_values(
     assert 0 <= age.as_double < 60
     assert metrics["clevagent.agent.uptime"].unit == "s"
 
-    statuses = {attributes(p.attributes)["clevagent.agent.status"]: p.as_int
-                for p in points_of(metrics["clevagent.agent.status"], "pusher")}
+    statuses = {
+        attributes(p.attributes)["clevagent.agent.status"]: p.as_int
+        for p in points_of(metrics["clevagent.agent.status"], "pusher")
+    }
     assert sorted(statuses) == ["dead", "degraded", "healthy", "unknown"]
     assert sum(statuses.values()) == 1
 
@@ -150,14 +163,19 @@ def test_failed_export_is_retried_without_slowing_ingest(
 
     assert ingest_seconds < 1.0
     assert otlp_receiver.failed_attempts == 3
-    assert [p.as_double for p in points_of(metrics["clevagent.agent.cost"], "during-outage")] == [0.5]  # noqa: E501
+    assert [p.as_double for p in points_of(metrics["clevagent.agent.cost"], "during-outage")] == [
+        0.5
+    ]  # noqa: E501
     assert "OTLP export of project" in telemetry_server.log()
     assert poll(lambda: _last_export_succeeded(telemetry_server), 10)
 
 
 def _last_export_succeeded(server: Any) -> bool:
-    body = httpx.get(f"{server.url}/api/v1/projects/{server.project_id}/otel-config",
-                     headers=server.headers(), timeout=10).json()
+    body = httpx.get(
+        f"{server.url}/api/v1/projects/{server.project_id}/otel-config",
+        headers=server.headers(),
+        timeout=10,
+    ).json()
     return body["last_export_at"] is not None and body["last_export_error"] is None
 
 
