@@ -175,7 +175,7 @@ class HeartbeatWriter:
             _fail([job], error)
 
     async def _flush_rows(self, job: _Job, error: Exception) -> None:
-        """Store a job whose rows together failed on their data (error) row by row."""
+        """Store a job row by row after its rows failed together with error, a data error."""
         try:
             if len(job.rows) == 1:
                 outcomes = [_rejected(job.rows[0], error)]

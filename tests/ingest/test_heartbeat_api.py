@@ -174,7 +174,7 @@ def test_bad_number_is_422_and_not_stored(server, raw, field):
     ],
 )
 @pytest.mark.parametrize("path", ["/api/v1/heartbeat", "/api/v1/heartbeat/batch"])
-def test_body_that_is_not_a_json_object_is_422(server, path, raw, error_type):
+def test_non_object_body_is_422(server, path, raw, error_type):
     response = post(server, path, raw)
 
     assert response.status_code == 422
@@ -193,7 +193,7 @@ def test_key_is_checked_before_the_body(server):
 
 
 def test_json_without_content_type_is_accepted(server):
-    # curl -d sends application/x-www-form-urlencoded unless told otherwise.
+    # curl -d sends application/x-www-form-urlencoded unless given a Content-Type.
     response = httpx.post(
         f"{server.url}/api/v1/heartbeat",
         content=b'{"agent": "curl-default"}',
@@ -490,7 +490,7 @@ def test_pathological_json_is_422_not_500(server, raw):
     assert error["type"] == "json_invalid"
 
 
-def test_batch_item_that_is_a_string_names_no_agent(server):
+def test_string_batch_item_has_no_agent(server):
     response = post(server, "/api/v1/heartbeat/batch", {"heartbeats": ["x", {"agent": "y"}]})
 
     assert response.status_code == 200
@@ -501,7 +501,7 @@ def test_batch_item_that_is_a_string_names_no_agent(server):
 
 
 def test_database_rejection_fails_only_that_item(server):
-    # A check constraint stands in for any value the database refuses after validation.
+    # A check constraint simulates any value the database rejects after validation.
     with psycopg.connect(server.database_url, autocommit=True) as conn:
         conn.execute(
             "ALTER TABLE heartbeats_free ADD CONSTRAINT no_poison "

@@ -195,7 +195,7 @@ def test_metrics_token_reaches_every_worker(pg_database_url: str, tmp_path: Path
     assert allowed == [200] * 6
 
 
-def test_metrics_token_is_read_as_utf8_without_its_newline(
+def test_metrics_token_trimmed_and_utf8(
     pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A token read from a file keeps its final newline, and clients send UTF-8.

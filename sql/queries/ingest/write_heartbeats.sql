@@ -63,8 +63,8 @@ judged AS (
 locked AS (
     -- The condition on `sequences` runs it (as an InitPlan) before the first agent is
     -- locked. So every flush locks SDK instances first and agents second, each in key
-    -- order, whatever join order the planner picks, and two flushes cannot deadlock on
-    -- each other.
+    -- order, whatever join order the planner picks: two flushes take their locks in the
+    -- same order and so cannot deadlock on each other.
     SELECT id FROM agents
     WHERE id = ANY(%(agent_ids)b::bigint[]) AND (SELECT count(*) FROM sequences) >= 0
     ORDER BY id
